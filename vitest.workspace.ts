@@ -19,4 +19,4 @@ const project = (name: string): TestProjectConfiguration => ({
   }
 })
 
-export const projects: Array<TestProjectConfiguration> = [project("codec"), project("session")]
+export const projects: Array<TestProjectConfiguration> = [project("codec"), project("session"), project("server")]

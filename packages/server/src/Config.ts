@@ -1,0 +1,108 @@
+/**
+ * The server's configuration: one Schema that decodes library objects and
+ * (later) the CLI's config file alike, and its resolution to concrete values.
+ *
+ * Durations are milliseconds, as on the original mqttest's command line.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+
+const Port = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))
+const Millis = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+
+/**
+ * A port (`0` lets the OS pick one) or an inclusive range `"from-to"`; the
+ * first port of the range that binds wins.
+ * @since 0.1.0
+ */
+export const Ports = Schema.Union([
+  Port,
+  Schema.String.check(
+    Schema.makeFilter((s) => {
+      const match = /^(\d{1,5})-(\d{1,5})$/.exec(s)
+      if (match === null) return `expected a port or a range "from-to", got ${JSON.stringify(s)}`
+      const from = Number(match[1])
+      const to = Number(match[2])
+      if (from > 65535 || to > 65535) return `ports must be at most 65535, got ${JSON.stringify(s)}`
+      if (from > to) return `range ${JSON.stringify(s)} ends before it starts`
+      return undefined
+    })
+  )
+])
+
+/**
+ * @since 0.1.0
+ */
+export const MqttestConfig = Schema.Struct({
+  /** Interface to listen on. Default "127.0.0.1" (never all interfaces unless asked). */
+  host: Schema.optionalKey(Schema.String),
+  /** Port or port range. Default "1883-2000". */
+  ports: Schema.optionalKey(Ports),
+  /** Refuse what the spec lets a server refuse (odd or long client ids) instead of warning. */
+  strict: Schema.optionalKey(Schema.Boolean),
+  /**
+   * How long the server waits for the client's acknowledgement before resending
+   * a QoS 1/2 message on a live connection; `null` never resends. Defaults:
+   * 5000 for MQTT 3.1/3.1.1, null for MQTT 5 (which forbids resending while connected).
+   */
+  ackTimeouts: Schema.optionalKey(
+    Schema.Struct({
+      mqtt3: Schema.optionalKey(Schema.NullOr(Millis)),
+      mqtt5: Schema.optionalKey(Schema.NullOr(Millis))
+    })
+  ),
+  /** Close connections that send no CONNECT within this time. Default 10000. */
+  connectTimeout: Schema.optionalKey(Millis),
+  /** Events kept for subscribers that read late or slowly. Default 1000. */
+  eventBufferSize: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
+  /** Largest packet accepted from a client, in bytes. Default: the protocol maximum. */
+  maxPacketSize: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 2, maximum: 268435460 }))),
+  /** Messages queued per session for an offline client before the oldest is dropped. Default 1000. */
+  maxQueuedMessages: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)))
+})
+/** @since 0.1.0 */
+export type MqttestConfig = typeof MqttestConfig.Type
+
+/**
+ * A configuration with every default filled in.
+ * @since 0.1.0
+ */
+export interface Resolved {
+  readonly host: string
+  readonly ports: { readonly from: number; readonly to: number }
+  readonly strict: boolean
+  readonly ackTimeouts: { readonly mqtt3: number | null; readonly mqtt5: number | null }
+  readonly connectTimeout: number
+  readonly eventBufferSize: number
+  readonly maxPacketSize: number
+  readonly maxQueuedMessages: number
+}
+
+/**
+ * Fills in defaults. The input must already be valid (decoded or typed).
+ * @since 0.1.0
+ */
+export const resolve = (config: MqttestConfig = {}): Resolved => {
+  const ports = config.ports ?? "1883-2000"
+  const [from, to] = typeof ports === "number" ? [ports, ports] : ports.split("-").map(Number)
+  return {
+    host: config.host ?? "127.0.0.1",
+    ports: { from: from!, to: to! },
+    strict: config.strict ?? false,
+    ackTimeouts: {
+      mqtt3: config.ackTimeouts?.mqtt3 === undefined ? 5000 : config.ackTimeouts.mqtt3,
+      mqtt5: config.ackTimeouts?.mqtt5 ?? null
+    },
+    connectTimeout: config.connectTimeout ?? 10_000,
+    eventBufferSize: config.eventBufferSize ?? 1000,
+    maxPacketSize: config.maxPacketSize ?? 268_435_460,
+    maxQueuedMessages: config.maxQueuedMessages ?? 1000
+  }
+}
+
+/**
+ * Decodes an unknown value (a parsed config file, a plain object) into a config.
+ * @since 0.1.0
+ */
+export const decodeUnknown = Schema.decodeUnknownEffect(MqttestConfig)

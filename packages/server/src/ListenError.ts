@@ -1,0 +1,35 @@
+/**
+ * The server could not listen on any port of its range.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+
+/**
+ * No port from `from` to `to` could be bound on `host`; `lastError` is the
+ * operating system's last answer.
+ * @since 0.1.0
+ */
+export class ListenError extends Schema.TaggedError<ListenError>()("ListenError", {
+  host: Schema.String,
+  from: Schema.Int,
+  to: Schema.Int,
+  lastError: Schema.String
+}) {
+  override get message(): string {
+    const ports = this.from === this.to ? `port ${this.from}` : `any port from ${this.from} to ${this.to}`
+    return `cannot listen on ${this.host} at ${ports}: ${this.lastError}`
+  }
+}
+
+/**
+ * A command named a connection that is not open.
+ * @since 0.1.0
+ */
+export class ConnectionNotFound extends Schema.TaggedError<ConnectionNotFound>()("ConnectionNotFound", {
+  connection: Schema.Int
+}) {
+  override get message(): string {
+    return `connection ${this.connection} is not open`
+  }
+}

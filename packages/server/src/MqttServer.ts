@@ -1,0 +1,99 @@
+/**
+ * The mqttest server as an Effect service: acquire it in a test's scope,
+ * point a client at `port`, assert on `events`, and it is torn down with the
+ * scope.
+ *
+ * @since 0.1.0
+ */
+import type { Packet } from "@mqttest/codec"
+import { Context, Effect, Layer, type Scope, Stream } from "effect"
+import type * as Config from "./Config.js"
+import * as Engine from "./internal/engine.js"
+import type { ConnectionNotFound, ListenError } from "./ListenError.js"
+import type { ServerEvent, Stats } from "./ServerEvent.js"
+
+/**
+ * Options of {@link MqttServer.publish}.
+ * @since 0.1.0
+ */
+export type PublishOptions = Engine.PublishOptions
+
+/**
+ * What {@link MqttServer.finished} returns.
+ * @since 0.1.0
+ */
+export type Finished = Engine.Finished
+
+/**
+ * @since 0.1.0
+ */
+export class MqttServer extends Context.Service<
+  MqttServer,
+  {
+    /** The address the server is bound to. */
+    readonly host: string
+    readonly port: number
+    /** `mqtt://host:port`, for clients. */
+    readonly url: string
+    /**
+     * Every server event. Each stream starts with the events still in the
+     * event buffer (so a test cannot miss what happened before it looked),
+     * then follows live events, and ends with `ServerStopped`.
+     */
+    readonly events: Stream.Stream<ServerEvent>
+    /** The first event (from the buffer or later) that satisfies a predicate. */
+    readonly waitFor: <E extends ServerEvent>(predicate: (event: ServerEvent) => event is E) => Effect.Effect<E>
+    /** Writes any packet to a connection, as it is (for injecting packets). */
+    readonly send: (connection: number, packet: Packet.Packet) => Effect.Effect<void, ConnectionNotFound>
+    /** Publishes an application message as the server, to every matching subscriber. */
+    readonly publish: (topic: string, payload: Uint8Array | string, options?: PublishOptions) => Effect.Effect<void>
+    /**
+     * Closes a connection; an MQTT 5 client gets a DISCONNECT with `reasonCode`
+     * (default 0x98, administrative action) first. Its will is published.
+     */
+    readonly disconnect: (connection: number, reasonCode?: number) => Effect.Effect<void, ConnectionNotFound>
+    /** Stops the server: closes every connection and the listener; returns the final statistics. */
+    readonly stop: Effect.Effect<Stats>
+    /** Statistics so far. */
+    readonly stats: Effect.Effect<Stats>
+    /** Waits until the server has stopped (by `stop` or by releasing its scope). */
+    readonly finished: Effect.Effect<Finished>
+  }
+>()("@mqttest/server/MqttServer") {}
+
+/**
+ * Starts a server in the current scope.
+ * @since 0.1.0
+ */
+export const make = (
+  config: Config.MqttestConfig = {}
+): Effect.Effect<MqttServer["Service"], ListenError, Scope.Scope> =>
+  Effect.map(Engine.make(config), (engine) => {
+    const url = `mqtt://${engine.host.includes(":") ? `[${engine.host}]` : engine.host}:${engine.port}`
+    return MqttServer.of({
+      ...engine,
+      url,
+      waitFor: (predicate) =>
+        engine.events.pipe(
+          Stream.filter(predicate),
+          Stream.runHead,
+          Effect.flatMap((found) =>
+            found._tag === "Some" ? Effect.succeed(found.value) : Effect.die(new Error("the server stopped first"))
+          )
+        )
+    })
+  })
+
+/**
+ * A server bound to the configured host and port range, for the layer's lifetime.
+ * @since 0.1.0
+ */
+export const layer = (config: Config.MqttestConfig = {}): Layer.Layer<MqttServer, ListenError> =>
+  Layer.effect(MqttServer, make(config))
+
+/**
+ * A server for tests: 127.0.0.1, a port the OS picks, other options as given.
+ * @since 0.1.0
+ */
+export const layerTest = (config: Config.MqttestConfig = {}): Layer.Layer<MqttServer, ListenError> =>
+  layer({ host: "127.0.0.1", ports: 0, ...config })

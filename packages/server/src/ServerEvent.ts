@@ -1,0 +1,218 @@
+/**
+ * Everything the server observes or does, as typed events: what tests
+ * assert on, what the dump and the CLI write.
+ *
+ * Every event has a `timestamp` (milliseconds since the epoch, read from
+ * Effect's Clock, so TestClock drives it) and, where one is involved, the
+ * `connection` id: 0 for the first accepted connection, then 1, 2, …
+ *
+ * @since 0.1.0
+ */
+import { Packet } from "@mqttest/codec"
+import { Schema } from "effect"
+
+const timestamp = Schema.Number
+const connection = Schema.Int
+const clientId = Schema.optionalKey(Schema.String)
+
+/**
+ * Packet and byte counters.
+ * @since 0.1.0
+ */
+export const Counters = Schema.Struct({
+  packetsIn: Schema.Int,
+  packetsOut: Schema.Int,
+  bytesIn: Schema.Int,
+  bytesOut: Schema.Int
+})
+/** @since 0.1.0 */
+export type Counters = typeof Counters.Type
+
+/**
+ * Counters of one connection.
+ * @since 0.1.0
+ */
+export const ConnectionStats = Schema.Struct({
+  connection,
+  clientId,
+  open: Schema.Boolean,
+  ...Counters.fields
+})
+/** @since 0.1.0 */
+export type ConnectionStats = typeof ConnectionStats.Type
+
+/**
+ * Statistics of a server run.
+ * @since 0.1.0
+ */
+export const Stats = Schema.Struct({
+  /** Milliseconds since the server started listening. */
+  elapsed: Schema.Number,
+  /** Connections accepted so far. */
+  connections: Schema.Int,
+  /** Connections open now. */
+  openConnections: Schema.Int,
+  ...Counters.fields,
+  perConnection: Schema.Array(ConnectionStats)
+})
+/** @since 0.1.0 */
+export type Stats = typeof Stats.Type
+
+/**
+ * Why a connection ended.
+ * @since 0.1.0
+ */
+export const CloseReason = Schema.Literals([
+  /** The client sent DISCONNECT. */
+  "ClientDisconnect",
+  /** The client closed the socket without DISCONNECT. */
+  "ClientClosed",
+  "SocketError",
+  /** Nothing received for 1.5 × the keep alive [MQTT-3.1.2-24]. */
+  "KeepAliveTimeout",
+  /** No CONNECT within the connect timeout. */
+  "ConnectTimeout",
+  "ProtocolViolation",
+  /** CONNACK refused the client. */
+  "ConnectRefused",
+  /** Another connection took over the client id. */
+  "SessionTakenOver",
+  /** The `disconnect` command. */
+  "ServerDisconnect",
+  "ServerStopped"
+])
+/** @since 0.1.0 */
+export type CloseReason = typeof CloseReason.Type
+
+/**
+ * The server is listening.
+ * @since 0.1.0
+ */
+export const Listening = Schema.TaggedStruct("Listening", { timestamp, host: Schema.String, port: Schema.Int })
+
+/**
+ * A TCP connection was accepted.
+ * @since 0.1.0
+ */
+export const ConnectionOpened = Schema.TaggedStruct("ConnectionOpened", {
+  timestamp,
+  connection,
+  remoteAddress: Schema.String,
+  remotePort: Schema.Int
+})
+
+/**
+ * A connection ended.
+ * @since 0.1.0
+ */
+export const ConnectionClosed = Schema.TaggedStruct("ConnectionClosed", {
+  timestamp,
+  connection,
+  clientId,
+  reason: CloseReason,
+  /** Whether the client's will message was published because of this close. */
+  willPublished: Schema.Boolean
+})
+
+/**
+ * A packet was decoded from a client.
+ * @since 0.1.0
+ */
+export const PacketReceived = Schema.TaggedStruct("PacketReceived", {
+  timestamp,
+  connection,
+  clientId,
+  packet: Packet.Packet
+})
+
+/**
+ * A packet was written to a client's socket.
+ * @since 0.1.0
+ */
+export const PacketSent = Schema.TaggedStruct("PacketSent", {
+  timestamp,
+  connection,
+  clientId,
+  packet: Packet.Packet
+})
+
+/**
+ * Something a test should know about that is not an error: a client id the
+ * spec only tolerates, a dropped message, a full event buffer.
+ * @since 0.1.0
+ */
+export const Warning = Schema.TaggedStruct("Warning", {
+  timestamp,
+  connection: Schema.optionalKey(connection),
+  clientId,
+  message: Schema.String,
+  spec: Schema.optionalKey(Schema.String)
+})
+
+/**
+ * A client broke the protocol; the connection is closed as the spec says.
+ * @since 0.1.0
+ */
+export const ProtocolViolation = Schema.TaggedStruct("ProtocolViolation", {
+  timestamp,
+  connection,
+  clientId,
+  message: Schema.String,
+  spec: Schema.optionalKey(Schema.String)
+})
+
+/**
+ * The server stopped; the final statistics.
+ * @since 0.1.0
+ */
+export const ServerStopped = Schema.TaggedStruct("ServerStopped", { timestamp, stats: Stats })
+
+/**
+ * @since 0.1.0
+ */
+export const ServerEvent = Schema.Union([
+  Listening,
+  ConnectionOpened,
+  ConnectionClosed,
+  PacketReceived,
+  PacketSent,
+  Warning,
+  ProtocolViolation,
+  ServerStopped
+])
+/** @since 0.1.0 */
+export type ServerEvent = typeof ServerEvent.Type
+
+/** @since 0.1.0 */
+export type ServerEventTag = ServerEvent["_tag"]
+
+/**
+ * The events of one tag.
+ * @since 0.1.0
+ */
+export type Of<T extends ServerEventTag> = Extract<ServerEvent, { readonly _tag: T }>
+
+/**
+ * A predicate on events of one tag, for `Stream.filter` and `waitFor`.
+ * @since 0.1.0
+ */
+export const is =
+  <T extends ServerEventTag>(tag: T, predicate?: (event: Of<T>) => boolean) =>
+  (event: ServerEvent): event is Of<T> =>
+    event._tag === tag && (predicate === undefined || predicate(event as Of<T>))
+
+/**
+ * A predicate matching a received or sent packet of one type, optionally on one connection.
+ * @since 0.1.0
+ */
+export const isPacket =
+  <P extends Packet.PacketTag>(
+    direction: "PacketReceived" | "PacketSent",
+    packetTag: P,
+    options?: { readonly connection?: number | undefined; readonly clientId?: string | undefined }
+  ) =>
+  (event: ServerEvent): event is Of<typeof direction> & { readonly packet: Extract<Packet.Packet, { _tag: P }> } =>
+    event._tag === direction &&
+    event.packet._tag === packetTag &&
+    (options?.connection === undefined || event.connection === options.connection) &&
+    (options?.clientId === undefined || event.clientId === options.clientId)

@@ -1,0 +1,14 @@
+/**
+ * @mqttest/server: the mqttest MQTT server, as an Effect layer and a Promise API.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as Config from "./Config.js"
+/** @since 0.1.0 */
+export * from "./ListenError.js"
+/** @since 0.1.0 */
+export * as MqttServer from "./MqttServer.js"
+/** @since 0.1.0 */
+export * as ServerEvent from "./ServerEvent.js"

@@ -1,0 +1,70 @@
+/**
+ * The state of one client connection, shared by the connection loop, the
+ * packet handlers and the broker. Everything here is mutated synchronously
+ * (no yields in between), so fibers never see half an update.
+ */
+import type { Packet } from "@mqttest/codec"
+import type { Session } from "@mqttest/session"
+import type { Effect, Fiber } from "effect"
+import type { CloseReason, Counters } from "../ServerEvent.js"
+
+/** What the connection loop writes: a packet, or the end of the connection. */
+export type Outgoing = Packet.Packet | typeof CLOSE
+
+/** Marks the end of a connection's output: everything queued before it is written first. */
+export const CLOSE = Symbol.for("@mqttest/server/close")
+
+export interface ConnectionIO {
+  /** Queues a packet for writing. */
+  readonly write: (item: Outgoing) => void
+  /** Forks an effect that lives as long as the connection. */
+  readonly fork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
+}
+
+export class Connection {
+  clientId: string | undefined
+  /** Protocol level: 4 until CONNECT says otherwise. */
+  level: Packet.ProtocolLevel = 4
+  /** A CONNECT has been received. */
+  connectReceived = false
+  /** CONNACK 0 was sent: the client is connected and owns its session. */
+  connected = false
+  session: Session.Session | undefined
+  will: Packet.Will | undefined
+  /** Keep alive in seconds (0 = off). */
+  keepAlive = 0
+  /** Clock millis of the last packet received. */
+  lastReceived: number
+  /** The will was published because of how this connection ended (or a DISCONNECT 0x04). */
+  willPublished = false
+  /** Set once the connection is closing: no more packets are processed. */
+  closing: CloseReason | undefined
+  /** Resend timers of server → client messages in flight, by packet id. */
+  readonly resendTimers = new Map<number, Fiber.Fiber<unknown, unknown>>()
+  /** Receive Maximum the client announced (MQTT 5); 65535 otherwise. */
+  clientReceiveMaximum = 65535
+  /** Maximum Packet Size the client announced (MQTT 5). */
+  clientMaximumPacketSize: number | undefined
+  readonly counters: { -readonly [K in keyof Counters]: number } = {
+    packetsIn: 0,
+    packetsOut: 0,
+    bytesIn: 0,
+    bytesOut: 0
+  }
+  open = true
+
+  constructor(
+    readonly id: number,
+    readonly remoteAddress: string,
+    readonly remotePort: number,
+    readonly io: ConnectionIO,
+    now: number
+  ) {
+    this.lastReceived = now
+  }
+
+  /** Queues a packet unless the connection is closing. */
+  send(packet: Packet.Packet): void {
+    if (this.closing === undefined) this.io.write(packet)
+  }
+}

@@ -1,0 +1,304 @@
+/**
+ * The running server: listener, event hub, and the loop of each connection
+ * (socket bytes → parser → handler; outbox → encoder → socket).
+ */
+import { NetSocket } from "@effect/platform-node-shared/NodeSocket"
+import { type CodecError, Encoder, type Packet, Parser } from "@mqttest/codec"
+import { Cause, Clock, Deferred, Duration, Effect, Exit, FiberSet, PubSub, Queue, Scope, Stream } from "effect"
+import * as NetAddress from "effect/net/NetAddress"
+import type * as Socket from "effect/socket/Socket"
+import * as Config from "../Config.js"
+import { ConnectionNotFound, type ListenError } from "../ListenError.js"
+import type { CloseReason, ServerEvent, Stats } from "../ServerEvent.js"
+import { Broker, type EventInput } from "./broker.js"
+import { CLOSE, Connection, type Outgoing } from "./connection.js"
+import { dispatch } from "./handlers/index.js"
+import { listen } from "./listener.js"
+
+/** What `finished` returns. */
+export interface Finished {
+  readonly stats: Stats
+  /** The most recent events (up to the event buffer size), oldest first. */
+  readonly events: ReadonlyArray<ServerEvent>
+}
+
+/** Options of the `publish` command. */
+export interface PublishOptions {
+  readonly qos?: Packet.QoS | undefined
+  readonly retain?: boolean | undefined
+  readonly properties?: Packet.PublishProperties | undefined
+}
+
+export interface Engine {
+  readonly host: string
+  readonly port: number
+  readonly events: Stream.Stream<ServerEvent>
+  readonly send: (connection: number, packet: Packet.Packet) => Effect.Effect<void, ConnectionNotFound>
+  readonly publish: (topic: string, payload: Uint8Array | string, options?: PublishOptions) => Effect.Effect<void>
+  readonly disconnect: (connection: number, reasonCode?: number) => Effect.Effect<void, ConnectionNotFound>
+  readonly stop: Effect.Effect<Stats>
+  readonly stats: Effect.Effect<Stats>
+  readonly finished: Effect.Effect<Finished>
+}
+
+const textEncoder = new TextEncoder()
+
+/** A fixed-size ring of the latest events. */
+const makeHistory = (capacity: number) => {
+  const items: Array<ServerEvent> = []
+  let start = 0
+  return {
+    push: (event: ServerEvent) => {
+      if (items.length < capacity) items.push(event)
+      else {
+        items[start] = event
+        start = (start + 1) % capacity
+      }
+    },
+    snapshot: (): ReadonlyArray<ServerEvent> => [...items.slice(start), ...items.slice(0, start)]
+  }
+}
+
+export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const config = Config.resolve(input)
+    const clock = yield* Clock.Clock
+    const now = () => clock.currentTimeMillisUnsafe()
+    const serverScope = yield* Effect.scope
+
+    // ------------------------------------------------------------- events
+    const capacity = config.eventBufferSize
+    const hub = yield* PubSub.sliding<ServerEvent>({ capacity, replay: capacity })
+    const history = makeHistory(capacity)
+    let overflowing = false
+    let ended = false
+    const publishEvent = (event: ServerEvent) => {
+      history.push(event)
+      PubSub.publishUnsafe(hub, event)
+    }
+    const emit = (event: EventInput) => {
+      if (ended) return
+      const size = PubSub.sizeUnsafe(hub)
+      if (size >= capacity && !overflowing) {
+        overflowing = true
+        publishEvent({
+          _tag: "Warning",
+          timestamp: now(),
+          message: `event buffer full (${capacity} events): a slow reader loses the oldest events`
+        })
+      } else if (size < capacity / 2) {
+        overflowing = false
+      }
+      publishEvent({ ...event, timestamp: now() } as ServerEvent)
+    }
+
+    const forkServer = yield* FiberSet.makeRuntime<never>()
+    const broker = new Broker({ config, now, emit, fork: (effect) => forkServer(effect) })
+
+    // ----------------------------------------------------------- listener
+    const listenerScope = yield* Scope.fork(serverScope)
+    const server = yield* listen(config.host, config.ports.from, config.ports.to, listenerScope)
+    const address = server.address
+    const host = address._tag === "UnixPathAddress" ? address.path : NetAddress.formatIp(address.address)
+    const port = address._tag === "UnixPathAddress" ? 0 : address.port
+
+    let state: "running" | "stopping" | "stopped" = "running"
+    let allClosed: Deferred.Deferred<void> | undefined
+    const finished = yield* Deferred.make<Finished>()
+    let nextConnection = 0
+
+    const codecViolation = (conn: Connection, error: CodecError.CodecError) => {
+      if (error.reason._tag === "UnsupportedProtocolLevel") {
+        // CONNACK 0x01 in the 3.1.1 layout, which any client can read [MQTT-3.1.2-2].
+        conn.send({ _tag: "Connack", sessionPresent: false, reasonCode: 1 })
+      }
+      broker.violation(conn, error.message, error.reason.spec, error.disconnectReasonCode)
+    }
+
+    const handle = (socket: Socket.Socket) =>
+      Effect.gen(function* () {
+        const net = yield* NetSocket
+        net.setNoDelay(true)
+        const outbox = yield* Queue.unbounded<Outgoing>()
+        const fork = yield* FiberSet.makeRuntime<never>()
+        const conn = new Connection(
+          nextConnection++,
+          net.remoteAddress ?? "",
+          net.remotePort ?? 0,
+          { write: (item) => void Queue.offerUnsafe(outbox, item), fork: (effect) => fork(effect) },
+          now()
+        )
+        broker.connections.set(conn.id, conn)
+        broker.history.push(conn)
+        emit({
+          _tag: "ConnectionOpened",
+          connection: conn.id,
+          remoteAddress: conn.remoteAddress,
+          remotePort: conn.remotePort
+        })
+        let ended: CloseReason | undefined
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            broker.finalize(conn, conn.closing ?? ended ?? "ServerStopped")
+            if (allClosed !== undefined && broker.connections.size === 0) Deferred.doneUnsafe(allClosed, Exit.void)
+          })
+        )
+        if (state !== "running") broker.close(conn, "ServerStopped")
+
+        const closed = yield* Deferred.make<void>()
+        const writer = yield* socket.writer
+        const writeLoop = Effect.gen(function* () {
+          while (true) {
+            const items = yield* Queue.takeAll(outbox)
+            const chunks: Array<Uint8Array> = []
+            const sent: Array<Packet.Packet> = []
+            let close = false
+            for (const item of items) {
+              if (item === CLOSE) {
+                close = true
+                break
+              }
+              const encoded = Encoder.encode(item, conn.level, { maxPacketSize: conn.clientMaximumPacketSize })
+              if (encoded._tag === "Failure") {
+                broker.warn(conn, `${item._tag.toUpperCase()} not sent: ${encoded.failure.message}`)
+                continue
+              }
+              chunks.push(encoded.success)
+              sent.push(item)
+              conn.counters.bytesOut += encoded.success.length
+            }
+            if (chunks.length > 0) yield* writer.writeAll(chunks as [Uint8Array, ...Array<Uint8Array>])
+            for (const packet of sent) {
+              conn.counters.packetsOut++
+              emit({
+                _tag: "PacketSent",
+                connection: conn.id,
+                ...(conn.clientId !== undefined ? { clientId: conn.clientId } : {}),
+                packet
+              })
+            }
+            if (close) return
+          }
+        }).pipe(Effect.ensuring(Deferred.succeed(closed, undefined)))
+        fork(writeLoop)
+
+        fork(
+          Effect.sleep(Duration.millis(config.connectTimeout)).pipe(
+            Effect.andThen(
+              Effect.sync(() => {
+                if (!conn.connectReceived) broker.close(conn, "ConnectTimeout")
+              })
+            )
+          )
+        )
+
+        const parser = Parser.make({ maxPacketSize: config.maxPacketSize })
+        const reader = yield* socket.reader
+        const readLoop = Effect.gen(function* () {
+          while (conn.closing === undefined) {
+            const chunks = yield* reader.pull
+            for (const chunk of chunks) {
+              const bytes = typeof chunk === "string" ? textEncoder.encode(chunk) : chunk
+              conn.counters.bytesIn += bytes.length
+              const parsed = parser.push(bytes)
+              for (const packet of parsed.packets) {
+                if (conn.closing !== undefined) break
+                conn.counters.packetsIn++
+                conn.lastReceived = now()
+                emit({
+                  _tag: "PacketReceived",
+                  connection: conn.id,
+                  ...(conn.clientId !== undefined ? { clientId: conn.clientId } : {}),
+                  packet
+                })
+                dispatch(broker, conn, packet)
+              }
+              if (parsed.error !== undefined) codecViolation(conn, parsed.error)
+              if (conn.closing !== undefined) break
+            }
+          }
+        })
+        const exit = yield* Effect.raceFirst(Effect.exit(readLoop), Effect.as(Deferred.await(closed), Exit.void))
+        if (conn.closing === undefined) {
+          // The socket ended without anybody asking: the client went away.
+          const failure = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail") : undefined
+          const socketError = failure?._tag === "Fail" ? (failure.error as Socket.SocketError) : undefined
+          ended =
+            socketError?.reason._tag === "SocketCloseError" && socketError.reason.code === 1000
+              ? "ClientClosed"
+              : "SocketError"
+        } else {
+          // Let the writer flush what was queued before the close.
+          yield* Deferred.await(closed)
+        }
+      }).pipe(
+        Effect.scoped,
+        Effect.catchCause((cause) =>
+          Cause.hasInterruptsOnly(cause)
+            ? Effect.void
+            : Effect.sync(() => broker.warn(undefined, `internal error in a connection: ${Cause.pretty(cause)}`))
+        )
+      )
+
+    // The Node socket server adds each connection's NetSocket to the handler's context itself.
+    yield* Effect.forkIn(server.run(handle as (socket: Socket.Socket) => Effect.Effect<void>), listenerScope)
+    emit({ _tag: "Listening", host, port })
+
+    // ----------------------------------------------------------- commands
+    const find = (connection: number) =>
+      Effect.suspend(() => {
+        const conn = broker.connections.get(connection)
+        return conn === undefined || conn.closing !== undefined
+          ? Effect.fail(new ConnectionNotFound({ connection }))
+          : Effect.succeed(conn)
+      })
+
+    const stop: Effect.Effect<Stats> = Effect.uninterruptible(
+      Effect.suspend((): Effect.Effect<Stats> => {
+        if (state !== "running") return Effect.map(Deferred.await(finished), (f) => f.stats)
+        state = "stopping"
+        return Effect.gen(function* () {
+          if (broker.connections.size > 0) {
+            allClosed = yield* Deferred.make<void>()
+            for (const conn of broker.connections.values()) broker.close(conn, "ServerStopped", 0x8b)
+            yield* Deferred.await(allClosed)
+          }
+          yield* Scope.close(listenerScope, Exit.void)
+          const stats = broker.stats()
+          const stopped: ServerEvent = { _tag: "ServerStopped", timestamp: now(), stats }
+          history.push(stopped)
+          ended = true
+          state = "stopped"
+          // The last event: every event stream ends with it.
+          yield* PubSub.end(hub, stopped)
+          yield* Deferred.succeed(finished, { stats, events: history.snapshot() })
+          return stats
+        })
+      })
+    )
+    yield* Effect.addFinalizer(() => stop)
+
+    return {
+      host,
+      port,
+      events: Stream.fromPubSub(hub).pipe(Stream.takeUntil((event) => event._tag === "ServerStopped")),
+      send: (connection, packet) => Effect.map(find(connection), (conn) => conn.send(packet)),
+      publish: (topic, payload, options) =>
+        Effect.sync(() =>
+          broker.publish({
+            topic,
+            payload: typeof payload === "string" ? textEncoder.encode(payload) : payload,
+            qos: options?.qos ?? 0,
+            retain: options?.retain ?? false,
+            properties: options?.properties,
+            publisher: undefined,
+            receivedAt: now()
+          })
+        ),
+      disconnect: (connection, reasonCode) =>
+        Effect.map(find(connection), (conn) => broker.close(conn, "ServerDisconnect", reasonCode ?? 0x98)),
+      stop,
+      stats: Effect.sync(() => broker.stats()),
+      finished: Deferred.await(finished)
+    } satisfies Engine
+  })

@@ -1,0 +1,138 @@
+/**
+ * Test clients: MQTT.js (a client nobody here wrote) and a raw socket client
+ * that speaks through the codec, for what MQTT.js would never send.
+ */
+
+import * as Net from "node:net"
+import { Encoder, type Packet, Parser } from "@mqttest/codec"
+import { type MqttServer, ServerEvent } from "@mqttest/server"
+import { Effect, Queue, Result, type Scope, Stream } from "effect"
+import mqtt from "mqtt"
+
+export type Server = MqttServer.MqttServer["Service"]
+
+/** A message as an MQTT.js client received it. */
+export interface Received {
+  readonly topic: string
+  readonly payload: string
+  readonly packet: mqtt.IPublishPacket
+}
+
+const inboxes = new WeakMap<mqtt.MqttClient, Queue.Queue<Received>>()
+
+/**
+ * An MQTT.js client connected to the server, ended with the scope. Every
+ * message it receives is buffered from the start (see `messages`), so none
+ * is missed between CONNACK and the test's first look.
+ */
+export const connectClient = (
+  server: Server,
+  options: mqtt.IClientOptions = {}
+): Effect.Effect<mqtt.MqttClient, Error, Scope.Scope> =>
+  Effect.gen(function* () {
+    const inbox = yield* Queue.unbounded<Received>()
+    const client = yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const client = mqtt.connect(server.url, { reconnectPeriod: 0, connectTimeout: 5000, ...options })
+        client.on("message", (topic, payload, packet) =>
+          Queue.offerUnsafe(inbox, { topic, payload: payload.toString(), packet })
+        )
+        inboxes.set(client, inbox)
+        return client
+      }),
+      (client) => Effect.promise(() => client.endAsync(true))
+    )
+    yield* Effect.callback<void, Error>((resume) => {
+      if (client.connected) return resume(Effect.void)
+      client.once("connect", () => resume(Effect.void))
+      client.once("error", (error) => resume(Effect.fail(error)))
+      client.once("close", () => resume(Effect.fail(new Error("closed before CONNACK"))))
+    })
+    return client
+  })
+
+/** Runs an MQTT.js call that takes a callback. */
+export const call = <A>(f: (callback: (error?: Error | null, value?: A) => void) => void): Effect.Effect<A, Error> =>
+  Effect.callback<A, Error>((resume) => {
+    f((error, value) => resume(error ? Effect.fail(error) : Effect.succeed(value as A)))
+  })
+
+/** The messages an MQTT.js client (from `connectClient`) has received, as a queue. */
+export const messages = (client: mqtt.MqttClient): Effect.Effect<Queue.Queue<Received>> =>
+  Effect.sync(() => inboxes.get(client)!)
+
+export interface RawClient {
+  readonly socket: Net.Socket
+  readonly send: (packet: Packet.Packet) => Effect.Effect<void>
+  readonly sendBytes: (bytes: Uint8Array) => Effect.Effect<void>
+  /** The next packet from the server; fails when the socket closed first. */
+  readonly next: Effect.Effect<Packet.Packet, Error>
+  /** Waits until the server closed the socket. */
+  readonly closed: Effect.Effect<void>
+}
+
+/** A TCP client that writes packets through the codec at `level` and parses the server's replies. */
+export const rawClient = (
+  server: Server,
+  level: Packet.ProtocolLevel = 4
+): Effect.Effect<RawClient, Error, Scope.Scope> =>
+  Effect.gen(function* () {
+    const incoming = yield* Queue.unbounded<Packet.Packet, Error>()
+    const parser = Parser.make({ protocolLevel: level })
+    let closedResolve: (() => void) | undefined
+    const closedPromise = new Promise<void>((resolve) => {
+      closedResolve = resolve
+    })
+    const socket = yield* Effect.acquireRelease(
+      Effect.callback<Net.Socket, Error>((resume) => {
+        const s = Net.createConnection({ host: server.host, port: server.port })
+        s.once("connect", () => resume(Effect.succeed(s)))
+        s.once("error", (error) => resume(Effect.fail(error)))
+      }),
+      (s) => Effect.sync(() => s.destroy())
+    )
+    socket.on("data", (chunk: Buffer) => {
+      const parsed = parser.push(new Uint8Array(chunk))
+      for (const packet of parsed.packets) Queue.offerUnsafe(incoming, packet)
+      if (parsed.error) Queue.failCauseUnsafe(incoming, { _tag: "Fail", error: parsed.error } as never)
+    })
+    socket.on("error", () => {})
+    socket.on("close", () => {
+      Queue.failCauseUnsafe(incoming, { _tag: "Fail", error: new Error("socket closed") } as never)
+      closedResolve?.()
+    })
+    const sendBytes = (bytes: Uint8Array) =>
+      Effect.callback<void>((resume) => {
+        socket.write(bytes, () => resume(Effect.void))
+      })
+    return {
+      socket,
+      sendBytes,
+      send: (packet) => sendBytes(Result.getOrThrow(Encoder.encode(packet, level))),
+      next: Queue.take(incoming),
+      closed: Effect.promise(() => closedPromise)
+    }
+  })
+
+/** CONNECT with sensible defaults. */
+export const connectPacket = (overrides: Partial<Packet.Connect> = {}): Packet.Connect => ({
+  _tag: "Connect",
+  protocolLevel: 4,
+  clean: true,
+  keepAlive: 0,
+  clientId: "raw",
+  ...overrides
+})
+
+/** Waits for the connection of a client id to close, returning the event. */
+export const closedEvent = (server: Server, predicate: (e: ServerEvent.Of<"ConnectionClosed">) => boolean) =>
+  server.waitFor(ServerEvent.is("ConnectionClosed", predicate))
+
+/** Collects the first `n` events that match. */
+export const collect = <E extends ServerEvent.ServerEvent>(
+  server: Server,
+  predicate: (e: ServerEvent.ServerEvent) => e is E,
+  n: number
+) => server.events.pipe(Stream.filter(predicate), Stream.take(n), Stream.runCollect)
+
+export const text = (s: string) => new TextEncoder().encode(s)
