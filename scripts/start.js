@@ -1,15 +1,18 @@
-// `npm start`: runs the mqttest CLI once packages/cli exists.
+// `npm start`: starts an mqttest server with the default configuration (after `npm run build`).
+// The `mqttest` CLI (packages/cli) will take this over; until then this is the whole command line:
+// the first stdout line is a JSON object with the bound host and port, and SIGINT/SIGTERM stop it.
+import { start } from "@mqttest/server"
 
-import { spawnSync } from "node:child_process"
-import { existsSync } from "node:fs"
+const server = await start()
+process.stdout.write(`${JSON.stringify({ host: server.host, port: server.port, url: server.url })}\n`)
+process.stderr.write(`mqttest listening on ${server.url} (Ctrl-C to stop)\n`)
 
-const cli = new URL("../packages/cli/bin/mqttest.js", import.meta.url)
-if (!existsSync(cli)) {
+const stop = async () => {
+  const stats = await server.stop()
   process.stderr.write(
-    "mqttest: the server and its CLI are not built yet; so far this repository holds the codec (packages/codec).\n" +
-      "Run `npm test` to run its tests.\n"
+    `mqttest stopped: ${stats.connections} connection(s), ${stats.packetsIn} packet(s) in, ${stats.packetsOut} out\n`
   )
-  process.exit(1)
+  process.exit(0)
 }
-const result = spawnSync(process.execPath, [cli.pathname, ...process.argv.slice(2)], { stdio: "inherit" })
-process.exit(result.status ?? 1)
+process.once("SIGINT", stop)
+process.once("SIGTERM", stop)

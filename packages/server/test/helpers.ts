@@ -51,6 +51,12 @@ export const connectClient = (
     return client
   })
 
+/** Completes when an MQTT.js client's socket has closed (create it before causing the close). */
+export const socketClosed = (client: mqtt.MqttClient): Effect.Effect<void> =>
+  Effect.callback<void>((resume) => {
+    client.stream.once("close", () => resume(Effect.void))
+  })
+
 /** Runs an MQTT.js call that takes a callback. */
 export const call = <A>(f: (callback: (error?: Error | null, value?: A) => void) => void): Effect.Effect<A, Error> =>
   Effect.callback<A, Error>((resume) => {

@@ -3,7 +3,7 @@ import type { Packet } from "@mqttest/codec"
 import { MqttServer, ServerEvent } from "@mqttest/server"
 import { Effect, Queue } from "effect"
 import { TestClock } from "effect/testing"
-import { call, closedEvent, connectClient, connectPacket, messages, rawClient, text } from "./helpers.js"
+import { call, closedEvent, connectClient, connectPacket, messages, rawClient, socketClosed, text } from "./helpers.js"
 
 const withServer = Effect.provide(MqttServer.layerTest())
 
@@ -179,9 +179,7 @@ describe("sessions", () => {
     Effect.gen(function* () {
       const server = yield* MqttServer.MqttServer
       const first = yield* connectClient(server, { clientId: "twin" })
-      const firstClosed = Effect.callback<void>((resume) => {
-        first.stream.once("close", () => resume(Effect.void))
-      })
+      const firstClosed = socketClosed(first)
       yield* connectClient(server, { clientId: "twin" })
       const closed = yield* closedEvent(server, (e) => e.connection === 0)
       assert.strictEqual(closed.reason, "SessionTakenOver")

@@ -4,7 +4,7 @@
  */
 import { NetSocket } from "@effect/platform-node-shared/NodeSocket"
 import { type CodecError, Encoder, type Packet, Parser } from "@mqttest/codec"
-import { Cause, Clock, Deferred, Duration, Effect, Exit, FiberSet, PubSub, Queue, Scope, Stream } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Exit, FiberSet, Queue, Scope, type Stream } from "effect"
 import * as NetAddress from "effect/net/NetAddress"
 import type * as Socket from "effect/socket/Socket"
 import * as Config from "../Config.js"
@@ -12,6 +12,7 @@ import { ConnectionNotFound, type ListenError } from "../ListenError.js"
 import type { CloseReason, ServerEvent, Stats } from "../ServerEvent.js"
 import { Broker, type EventInput } from "./broker.js"
 import { CLOSE, Connection, type Outgoing } from "./connection.js"
+import * as EventHub from "./events.js"
 import { dispatch } from "./handlers/index.js"
 import { listen } from "./listener.js"
 
@@ -43,22 +44,6 @@ export interface Engine {
 
 const textEncoder = new TextEncoder()
 
-/** A fixed-size ring of the latest events. */
-const makeHistory = (capacity: number) => {
-  const items: Array<ServerEvent> = []
-  let start = 0
-  return {
-    push: (event: ServerEvent) => {
-      if (items.length < capacity) items.push(event)
-      else {
-        items[start] = event
-        start = (start + 1) % capacity
-      }
-    },
-    snapshot: (): ReadonlyArray<ServerEvent> => [...items.slice(start), ...items.slice(0, start)]
-  }
-}
-
 export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenError, Scope.Scope> =>
   Effect.gen(function* () {
     const config = Config.resolve(input)
@@ -67,30 +52,12 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
     const serverScope = yield* Effect.scope
 
     // ------------------------------------------------------------- events
-    const capacity = config.eventBufferSize
-    const hub = yield* PubSub.sliding<ServerEvent>({ capacity, replay: capacity })
-    const history = makeHistory(capacity)
-    let overflowing = false
-    let ended = false
-    const publishEvent = (event: ServerEvent) => {
-      history.push(event)
-      PubSub.publishUnsafe(hub, event)
-    }
-    const emit = (event: EventInput) => {
-      if (ended) return
-      const size = PubSub.sizeUnsafe(hub)
-      if (size >= capacity && !overflowing) {
-        overflowing = true
-        publishEvent({
-          _tag: "Warning",
-          timestamp: now(),
-          message: `event buffer full (${capacity} events): a slow reader loses the oldest events`
-        })
-      } else if (size < capacity / 2) {
-        overflowing = false
-      }
-      publishEvent({ ...event, timestamp: now() } as ServerEvent)
-    }
+    const hub = EventHub.make(config.eventBufferSize, () => ({
+      _tag: "Warning",
+      timestamp: now(),
+      message: `event buffer full (${config.eventBufferSize} events): a slow reader loses its oldest events`
+    }))
+    const emit = (event: EventInput) => hub.publish({ ...event, timestamp: now() } as ServerEvent)
 
     const forkServer = yield* FiberSet.makeRuntime<never>()
     const broker = new Broker({ config, now, emit, fork: (effect) => forkServer(effect) })
@@ -265,13 +232,10 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
           }
           yield* Scope.close(listenerScope, Exit.void)
           const stats = broker.stats()
-          const stopped: ServerEvent = { _tag: "ServerStopped", timestamp: now(), stats }
-          history.push(stopped)
-          ended = true
           state = "stopped"
           // The last event: every event stream ends with it.
-          yield* PubSub.end(hub, stopped)
-          yield* Deferred.succeed(finished, { stats, events: history.snapshot() })
+          hub.end({ _tag: "ServerStopped", timestamp: now(), stats })
+          yield* Deferred.succeed(finished, { stats, events: hub.snapshot() })
           return stats
         })
       })
@@ -281,7 +245,7 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
     return {
       host,
       port,
-      events: Stream.fromPubSub(hub).pipe(Stream.takeUntil((event) => event._tag === "ServerStopped")),
+      events: hub.stream,
       send: (connection, packet) => Effect.map(find(connection), (conn) => conn.send(packet)),
       publish: (topic, payload, options) =>
         Effect.sync(() =>

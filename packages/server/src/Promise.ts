@@ -1,0 +1,73 @@
+/**
+ * The server for code that does not use Effect: `await start(config)`
+ * returns a handle with the same commands as Promises, the events as an
+ * async iterable, and `Symbol.asyncDispose`, so `await using` stops it.
+ *
+ * @since 0.1.0
+ */
+import type { Packet } from "@mqttest/codec"
+import { Effect, Exit, Scope, Stream } from "effect"
+import * as Config from "./Config.js"
+import * as MqttServer from "./MqttServer.js"
+import type { ServerEvent, Stats } from "./ServerEvent.js"
+
+/**
+ * A running server.
+ * @since 0.1.0
+ */
+export interface Handle {
+  readonly host: string
+  readonly port: number
+  /** `mqtt://host:port`. */
+  readonly url: string
+  /**
+   * Every event: each `for await` starts with the events still buffered, then
+   * follows live ones, and ends when the server stops.
+   */
+  readonly events: AsyncIterable<ServerEvent>
+  /** Resolves with the first event (buffered or later) that satisfies the predicate. */
+  readonly waitFor: <E extends ServerEvent>(predicate: (event: ServerEvent) => event is E) => Promise<E>
+  readonly send: (connection: number, packet: Packet.Packet) => Promise<void>
+  readonly publish: (topic: string, payload: Uint8Array | string, options?: MqttServer.PublishOptions) => Promise<void>
+  readonly disconnect: (connection: number, reasonCode?: number) => Promise<void>
+  readonly stats: () => Promise<Stats>
+  /** Stops the server (idempotent) and resolves with the final statistics. */
+  readonly stop: () => Promise<Stats>
+  /** Resolves once the server has stopped, however it stopped. */
+  readonly finished: Promise<MqttServer.Finished>
+  readonly [Symbol.asyncDispose]: () => Promise<void>
+}
+
+/**
+ * Starts a server. Rejects with a `ListenError` when no port can be bound,
+ * or with a Schema error naming the bad option when the config is invalid.
+ * @since 0.1.0
+ */
+export const start = (config: Config.MqttestConfig = {}): Promise<Handle> =>
+  Effect.runPromise(
+    Effect.gen(function* () {
+      const decoded = yield* Config.decodeUnknown(config)
+      const scope = yield* Scope.make()
+      const server = yield* MqttServer.make(decoded).pipe(
+        Scope.provide(scope),
+        Effect.onError(() => Scope.close(scope, Exit.void))
+      )
+      const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
+      const stop = () => run(Effect.andThen(server.stop, (stats) => Effect.as(Scope.close(scope, Exit.void), stats)))
+      const handle: Handle = {
+        host: server.host,
+        port: server.port,
+        url: server.url,
+        events: { [Symbol.asyncIterator]: () => Stream.toAsyncIterable(server.events)[Symbol.asyncIterator]() },
+        waitFor: (predicate) => run(server.waitFor(predicate)),
+        send: (connection, packet) => run(server.send(connection, packet)),
+        publish: (topic, payload, options) => run(server.publish(topic, payload, options)),
+        disconnect: (connection, reasonCode) => run(server.disconnect(connection, reasonCode)),
+        stats: () => run(server.stats),
+        stop,
+        finished: run(server.finished),
+        [Symbol.asyncDispose]: () => stop().then(() => undefined)
+      }
+      return handle
+    })
+  )
