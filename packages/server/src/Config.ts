@@ -31,6 +31,34 @@ export const Ports = Schema.Union([
   )
 ])
 
+const Flag = Schema.optionalKey(Schema.Boolean)
+
+/**
+ * What the server tells MQTT 5 clients in CONNACK it supports, and then
+ * enforces. Tight values exercise a client's handling of a limited server.
+ * @since 0.1.0
+ */
+export const Capabilities = Schema.Struct({
+  /** Highest QoS accepted and granted. Default 2. */
+  maximumQoS: Schema.optionalKey(Schema.Literals([0, 1, 2])),
+  /** Retained messages allowed. Default true. */
+  retainAvailable: Flag,
+  /** Wildcard subscriptions allowed. Default true. */
+  wildcardSubscriptionAvailable: Flag,
+  /** Subscription identifiers allowed. Default true. */
+  subscriptionIdentifiersAvailable: Flag,
+  /** Shared subscriptions allowed. Default true. */
+  sharedSubscriptionAvailable: Flag,
+  /** Highest topic alias a client may use. Default 10. */
+  topicAliasMaximum: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))),
+  /** QoS 1/2 publishes a client may have unacknowledged. Default 65535. */
+  receiveMaximum: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 65535 }))),
+  /** Keep alive the server imposes on MQTT 5 clients (seconds). Default: the client's own. */
+  serverKeepAlive: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 })))
+})
+/** @since 0.1.0 */
+export type Capabilities = typeof Capabilities.Type
+
 /**
  * @since 0.1.0
  */
@@ -59,7 +87,13 @@ export const MqttestConfig = Schema.Struct({
   /** Largest packet accepted from a client, in bytes. Default: the protocol maximum. */
   maxPacketSize: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 2, maximum: 268435460 }))),
   /** Messages queued per session for an offline client before the oldest is dropped. Default 1000. */
-  maxQueuedMessages: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)))
+  maxQueuedMessages: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
+  /** MQTT 5 capabilities announced in CONNACK and enforced. */
+  capabilities: Schema.optionalKey(Capabilities),
+  /** Assign topic aliases on publishes to MQTT 5 clients that accept them. Default false. */
+  assignTopicAliases: Flag,
+  /** Response Information sent to MQTT 5 clients that request it. Default: none. */
+  responseInformation: Schema.optionalKey(Schema.String)
 })
 /** @since 0.1.0 */
 export type MqttestConfig = typeof MqttestConfig.Type
@@ -77,6 +111,18 @@ export interface Resolved {
   readonly eventBufferSize: number
   readonly maxPacketSize: number
   readonly maxQueuedMessages: number
+  readonly capabilities: {
+    readonly maximumQoS: 0 | 1 | 2
+    readonly retainAvailable: boolean
+    readonly wildcardSubscriptionAvailable: boolean
+    readonly subscriptionIdentifiersAvailable: boolean
+    readonly sharedSubscriptionAvailable: boolean
+    readonly topicAliasMaximum: number
+    readonly receiveMaximum: number
+    readonly serverKeepAlive: number | undefined
+  }
+  readonly assignTopicAliases: boolean
+  readonly responseInformation: string | undefined
 }
 
 /**
@@ -97,7 +143,19 @@ export const resolve = (config: MqttestConfig = {}): Resolved => {
     connectTimeout: config.connectTimeout ?? 10_000,
     eventBufferSize: config.eventBufferSize ?? 1000,
     maxPacketSize: config.maxPacketSize ?? 268_435_460,
-    maxQueuedMessages: config.maxQueuedMessages ?? 1000
+    maxQueuedMessages: config.maxQueuedMessages ?? 1000,
+    capabilities: {
+      maximumQoS: config.capabilities?.maximumQoS ?? 2,
+      retainAvailable: config.capabilities?.retainAvailable ?? true,
+      wildcardSubscriptionAvailable: config.capabilities?.wildcardSubscriptionAvailable ?? true,
+      subscriptionIdentifiersAvailable: config.capabilities?.subscriptionIdentifiersAvailable ?? true,
+      sharedSubscriptionAvailable: config.capabilities?.sharedSubscriptionAvailable ?? true,
+      topicAliasMaximum: config.capabilities?.topicAliasMaximum ?? 10,
+      receiveMaximum: config.capabilities?.receiveMaximum ?? 65535,
+      serverKeepAlive: config.capabilities?.serverKeepAlive
+    },
+    assignTopicAliases: config.assignTopicAliases ?? false,
+    responseInformation: config.responseInformation
   }
 }
 

@@ -10,6 +10,7 @@ import { Duration, Effect, type Fiber } from "effect"
 import type * as Config from "../Config.js"
 import type { CloseReason, ServerEvent, Stats } from "../ServerEvent.js"
 import { CLOSE, type Connection } from "./connection.js"
+import * as Routing from "./routing.js"
 
 /** Events without their timestamp: the broker stamps them. */
 export type EventInput = ServerEvent extends infer E ? (E extends ServerEvent ? Omit<E, "timestamp"> : never) : never
@@ -34,8 +35,12 @@ export class Broker {
   /** Counters of every connection ever accepted, open or not. */
   readonly history: Array<Connection> = []
   private generated = 0
-  private readonly shareCursor = new Map<string, number>()
+  readonly shareCursor = new Map<string, number>()
   private readonly expiryTimers = new Map<Session.Session, Fiber.Fiber<unknown, unknown>>()
+  private readonly pendingWills = new Map<
+    Session.Session,
+    { readonly fiber: Fiber.Fiber<unknown, unknown>; readonly publish: () => void }
+  >()
   readonly startedAt: number
 
   constructor(readonly deps: BrokerDeps) {
@@ -77,17 +82,21 @@ export class Broker {
       message,
       ...(spec !== undefined ? { spec } : {})
     })
-    this.close(conn, "ProtocolViolation", reasonCode)
+    this.close(conn, "ProtocolViolation", reasonCode, message)
   }
 
   /**
    * Closes a connection: queued packets are written, then (MQTT 5, once
    * connected) a DISCONNECT with `reasonCode`, then the socket is closed.
    */
-  close(conn: Connection, reason: CloseReason, reasonCode?: number): void {
+  close(conn: Connection, reason: CloseReason, reasonCode?: number, reasonString?: string): void {
     if (conn.closing !== undefined) return
     if (reasonCode !== undefined && conn.level === 5 && conn.connected) {
-      conn.send({ _tag: "Disconnect", reasonCode })
+      conn.send({
+        _tag: "Disconnect",
+        reasonCode,
+        ...(reasonString !== undefined ? { properties: { reasonString } } : {})
+      })
     }
     conn.closing = reason
     conn.io.write(CLOSE)
@@ -101,7 +110,15 @@ export class Broker {
     for (const timer of conn.resendTimers.values()) timer.interruptUnsafe()
     conn.resendTimers.clear()
     const owner = conn.clientId !== undefined && this.clients.get(conn.clientId) === conn
-    if (conn.connected && conn.will !== undefined && reason !== "ClientDisconnect") this.publishWill(conn)
+    if (conn.connected && conn.will !== undefined && reason !== "ClientDisconnect") {
+      const delay = conn.level === 5 ? (conn.will.properties?.willDelayInterval ?? 0) : 0
+      if (delay > 0 && owner && conn.session !== undefined && conn.session.expiryInterval > 0) {
+        this.delayWill(conn.session, conn.will, delay)
+        conn.will = undefined
+      } else {
+        this.publishWill(conn)
+      }
+    }
     if (owner) {
       this.clients.delete(conn.clientId!)
       const session = conn.session
@@ -122,15 +139,33 @@ export class Broker {
     if (will === undefined) return
     conn.will = undefined
     conn.willPublished = true
-    this.publish({
+    this.publishWillMessage(will, conn.clientId)
+  }
+
+  private publishWillMessage(will: Packet.Will, clientId: string | undefined): void {
+    Routing.publish(this, {
       topic: will.topic,
       payload: will.payload,
       qos: will.qos,
       retain: will.retain,
       properties: will.properties === undefined ? undefined : Message.forwardedProperties(willMessageProperties(will)),
-      publisher: conn.clientId,
+      publisher: clientId,
       receivedAt: this.deps.now()
     })
+  }
+
+  /**
+   * MQTT 5 Will Delay Interval: the will goes out when the delay has passed or
+   * the session ends, whichever comes first, unless the client resumes the
+   * session before [MQTT-3.1.3-9].
+   */
+  private delayWill(session: Session.Session, will: Packet.Will, seconds: number): void {
+    const publish = () => {
+      this.pendingWills.delete(session)
+      this.publishWillMessage(will, session.clientId)
+    }
+    const fiber = this.deps.fork(Effect.sleep(Duration.seconds(seconds)).pipe(Effect.andThen(Effect.sync(publish))))
+    this.pendingWills.set(session, { fiber, publish })
   }
 
   /** A session's client went away: end the session or keep it for its expiry interval. */
@@ -152,14 +187,22 @@ export class Broker {
     }
   }
 
-  /** A client resumed its session: stop the session's expiry. */
+  /** A client resumed its session: stop the session's expiry and drop a will still waiting for its delay. */
   sessionOnline(session: Session.Session): void {
     this.expiryTimers.get(session)?.interruptUnsafe()
     this.expiryTimers.delete(session)
+    this.pendingWills.get(session)?.fiber.interruptUnsafe()
+    this.pendingWills.delete(session)
   }
 
   /** Removes a session and its subscriptions. */
   discardSession(session: Session.Session): void {
+    // A will still waiting for its delay goes out now: its session ends [MQTT-3.1.3-9].
+    const will = this.pendingWills.get(session)
+    if (will !== undefined) {
+      will.fiber.interruptUnsafe()
+      will.publish()
+    }
     this.sessionOnline(session)
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId)
     for (const subscription of session.subscriptions.values()) {
@@ -167,152 +210,6 @@ export class Broker {
       if (!Topic.isProblem(parsed)) this.index.remove(parsed, session.clientId)
     }
     session.subscriptions.clear()
-  }
-
-  // ---------------------------------------------------------------- routing
-
-  /** Routes an application message to every matching subscriber, and stores it if retained. */
-  publish(message: Message.Message): void {
-    if (message.retain) this.retained.set(message)
-    const targets = new Map<string, { qos: Packet.QoS; ids: Array<number>; retain: boolean }>()
-    const shared = new Map<string, Array<SubscriptionIndex.Subscription>>()
-    for (const s of this.index.match(message.topic)) {
-      if (s.shareGroup !== undefined) {
-        const key = `${s.shareGroup}\u0000${s.topicFilter}`
-        const members = shared.get(key)
-        if (members === undefined) shared.set(key, [s])
-        else members.push(s)
-        continue
-      }
-      // No Local: not back to the publisher [MQTT-3.8.3-3].
-      if (s.noLocal && s.clientId === message.publisher) continue
-      addTarget(targets, s, message.retain && s.retainAsPublished)
-    }
-    for (const [key, members] of shared) {
-      // One member of the group receives it, in turn.
-      const cursor = this.shareCursor.get(key) ?? 0
-      this.shareCursor.set(key, cursor + 1)
-      addTarget(targets, members[cursor % members.length]!, false)
-    }
-    for (const [clientId, target] of targets) {
-      const session = this.sessions.get(clientId)
-      if (session === undefined) continue
-      const qos = Math.min(message.qos, target.qos) as Packet.QoS
-      this.deliver(session, message, qos, target.retain, target.ids)
-    }
-  }
-
-  /** Sends the retained messages matching a new subscription [MQTT-3.3.1-6]. */
-  sendRetained(session: Session.Session, levels: ReadonlyArray<string>, grantedQoS: Packet.QoS, id?: number): void {
-    for (const message of this.retained.match(levels)) {
-      const qos = Math.min(message.qos, grantedQoS) as Packet.QoS
-      this.deliver(session, message, qos, true, id === undefined ? [] : [id])
-    }
-  }
-
-  /** Delivers to a session's client now, or queues it when the client cannot take it yet. */
-  deliver(
-    session: Session.Session,
-    message: Message.Message,
-    qos: Packet.QoS,
-    retain: boolean,
-    subscriptionIds: ReadonlyArray<number> = []
-  ): void {
-    const conn = this.clients.get(session.clientId)
-    const item: Message.Message = { ...message, qos, retain }
-    if (conn === undefined || !conn.connected || conn.closing !== undefined) {
-      // QoS 0 messages are not kept for offline clients.
-      if (qos > 0 && session.expiryInterval !== 0) this.enqueue(session, item)
-      return
-    }
-    this.transmit(conn, session, item, subscriptionIds)
-  }
-
-  private enqueue(session: Session.Session, message: Message.Message): void {
-    if (!session.enqueue(message)) {
-      this.warn(this.clients.get(session.clientId), `queue of ${session.clientId} is full: oldest message dropped`)
-    }
-  }
-
-  /** Writes a PUBLISH for a message, tracking it when QoS > 0. */
-  transmit(conn: Connection, session: Session.Session, message: Message.Message, ids: ReadonlyArray<number>): void {
-    const now = this.deps.now()
-    const remaining = Message.remainingExpiry(message, now)
-    if (remaining !== undefined && remaining <= 0) return
-    let properties = conn.level === 5 ? Message.forwardedProperties(message.properties) : undefined
-    if (conn.level === 5) {
-      if (remaining !== undefined) properties = { ...properties, messageExpiryInterval: remaining }
-      if (ids.length > 0) properties = { ...properties, subscriptionIdentifiers: [...ids] }
-    }
-    const base = {
-      _tag: "Publish" as const,
-      topic: message.topic,
-      payload: message.payload,
-      qos: message.qos,
-      retain: message.retain,
-      dup: false,
-      ...(properties !== undefined ? { properties } : {})
-    }
-    if (message.qos === 0) {
-      conn.send(base)
-      return
-    }
-    const packetId = session.outbound.size < conn.clientReceiveMaximum ? session.allocatePacketId() : undefined
-    if (packetId === undefined) {
-      this.enqueue(session, message)
-      return
-    }
-    const publish: Packet.Publish = { ...base, packetId }
-    session.outbound.set(packetId, { packetId, publish, state: message.qos === 1 ? "puback" : "pubrec" })
-    conn.send(publish)
-    this.armResend(conn, session, packetId)
-  }
-
-  /** Sends queued messages while the client's receive maximum allows. */
-  drainQueue(conn: Connection, session: Session.Session): void {
-    while (session.queue.length > 0 && conn.closing === undefined) {
-      const next = session.queue[0]!
-      if (next.qos > 0 && session.outbound.size >= conn.clientReceiveMaximum) return
-      session.queue.shift()
-      this.transmit(conn, session, next, [])
-    }
-  }
-
-  /** Resends everything in flight after a session resumes, DUP set [MQTT-4.4.0-1]. */
-  resumeInflight(conn: Connection, session: Session.Session): void {
-    for (const entry of session.outbound.values()) {
-      conn.send(
-        entry.state === "pubcomp" ? { _tag: "Pubrel", packetId: entry.packetId } : { ...entry.publish, dup: true }
-      )
-      this.armResend(conn, session, entry.packetId)
-    }
-  }
-
-  /** Starts (or restarts) the ack timeout of a message in flight. */
-  armResend(conn: Connection, session: Session.Session, packetId: number): void {
-    conn.resendTimers.get(packetId)?.interruptUnsafe()
-    conn.resendTimers.delete(packetId)
-    const timeout = conn.level === 5 ? this.config.ackTimeouts.mqtt5 : this.config.ackTimeouts.mqtt3
-    if (timeout === null) return
-    const resend = Effect.sync(() => {
-      const entry = session.outbound.get(packetId)
-      if (entry === undefined || conn.closing !== undefined) return false
-      conn.send(entry.state === "pubcomp" ? { _tag: "Pubrel", packetId } : { ...entry.publish, dup: true })
-      return true
-    })
-    const loop: Effect.Effect<void> = Effect.sleep(Duration.millis(timeout)).pipe(
-      Effect.andThen(resend),
-      Effect.flatMap((again) => (again ? loop : Effect.void))
-    )
-    conn.resendTimers.set(packetId, conn.io.fork(loop))
-  }
-
-  /** An acknowledgement completed a message in flight. */
-  completeOutbound(conn: Connection, session: Session.Session, packetId: number): void {
-    session.outbound.delete(packetId)
-    conn.resendTimers.get(packetId)?.interruptUnsafe()
-    conn.resendTimers.delete(packetId)
-    this.drainQueue(conn, session)
   }
 
   // ------------------------------------------------------------------ stats
@@ -337,26 +234,6 @@ export class Broker {
       perConnection
     }
   }
-}
-
-const addTarget = (
-  targets: Map<string, { qos: Packet.QoS; ids: Array<number>; retain: boolean }>,
-  s: SubscriptionIndex.Subscription,
-  retain: boolean
-) => {
-  const target = targets.get(s.clientId)
-  if (target === undefined) {
-    targets.set(s.clientId, {
-      qos: s.qos,
-      ids: s.subscriptionIdentifier === undefined ? [] : [s.subscriptionIdentifier],
-      retain
-    })
-    return
-  }
-  // Overlapping subscriptions: one delivery at the highest granted QoS, with every identifier.
-  if (s.qos > target.qos) target.qos = s.qos
-  if (s.subscriptionIdentifier !== undefined) target.ids.push(s.subscriptionIdentifier)
-  target.retain ||= retain
 }
 
 /** The will's properties that travel with the will message (not the will delay). */

@@ -45,6 +45,16 @@ export class Connection {
   clientReceiveMaximum = 65535
   /** Maximum Packet Size the client announced (MQTT 5). */
   clientMaximumPacketSize: number | undefined
+  /** Topic aliases the client set on this connection (MQTT 5). */
+  readonly topicAliasesIn = new Map<number, string>()
+  /** Highest topic alias the client accepts from the server (MQTT 5). */
+  clientTopicAliasMaximum = 0
+  /** Topic aliases the server assigned towards the client, by topic. */
+  readonly topicAliasesOut = new Map<string, number>()
+  /** The client wants reason strings and user properties on acknowledgements (MQTT 5). */
+  requestProblemInformation = true
+  /** Packet ids of QoS 1/2 PUBLISHes received on this connection, to spot resends. */
+  readonly publishIds = new Set<number>()
   readonly counters: { -readonly [K in keyof Counters]: number } = {
     packetsIn: 0,
     packetsOut: 0,

@@ -15,6 +15,8 @@ import { CLOSE, Connection, type Outgoing } from "./connection.js"
 import * as EventHub from "./events.js"
 import { dispatch } from "./handlers/index.js"
 import { listen } from "./listener.js"
+import { prepare } from "./outgoing.js"
+import * as Routing from "./routing.js"
 
 /** What `finished` returns. */
 export interface Finished {
@@ -82,6 +84,14 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
       broker.violation(conn, error.message, error.reason.spec, error.disconnectReasonCode)
     }
 
+    /** A packet the client cannot take (e.g. larger than its Maximum Packet Size) is dropped [MQTT-3.1.2-25]. */
+    const notSent = (conn: Connection, packet: Packet.Packet, error: CodecError.CodecError) => {
+      broker.warn(conn, `${packet._tag.toUpperCase()} not sent: ${error.message}`, "MQTT-3.1.2-25")
+      if (packet._tag === "Publish" && packet.packetId !== undefined && conn.session !== undefined) {
+        Routing.completeOutbound(broker, conn, conn.session, packet.packetId)
+      }
+    }
+
     const handle = (socket: Socket.Socket) =>
       Effect.gen(function* () {
         const net = yield* NetSocket
@@ -125,13 +135,14 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
                 close = true
                 break
               }
-              const encoded = Encoder.encode(item, conn.level, { maxPacketSize: conn.clientMaximumPacketSize })
+              const packet = prepare(conn, item, config.assignTopicAliases)
+              const encoded = Encoder.encode(packet, conn.level, { maxPacketSize: conn.clientMaximumPacketSize })
               if (encoded._tag === "Failure") {
-                broker.warn(conn, `${item._tag.toUpperCase()} not sent: ${encoded.failure.message}`)
+                notSent(conn, packet, encoded.failure)
                 continue
               }
               chunks.push(encoded.success)
-              sent.push(item)
+              sent.push(packet)
               conn.counters.bytesOut += encoded.success.length
             }
             if (chunks.length > 0) yield* writer.writeAll(chunks as [Uint8Array, ...Array<Uint8Array>])
@@ -249,7 +260,7 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
       send: (connection, packet) => Effect.map(find(connection), (conn) => conn.send(packet)),
       publish: (topic, payload, options) =>
         Effect.sync(() =>
-          broker.publish({
+          Routing.publish(broker, {
             topic,
             payload: typeof payload === "string" ? textEncoder.encode(payload) : payload,
             qos: options?.qos ?? 0,

@@ -8,6 +8,7 @@ import { Session } from "@mqttest/session"
 import { Duration, Effect } from "effect"
 import type { Broker } from "../broker.js"
 import type { Connection } from "../connection.js"
+import * as Routing from "../routing.js"
 
 const NEVER_EXPIRES = 0xffffffff
 const conservativeId = /^[0-9a-zA-Z]{1,23}$/
@@ -31,6 +32,52 @@ const keepAlive = (broker: Broker, conn: Connection): Effect.Effect<void> => {
     return Effect.sleep(Duration.millis(limit - idle)).pipe(Effect.andThen(check))
   })
   return check
+}
+
+/** The CONNACK properties of an MQTT 5 client: what differs from the protocol's defaults. */
+const connackProperties = (
+  broker: Broker,
+  extra: {
+    readonly assigned: string | undefined
+    readonly serverKeepAlive: number | undefined
+    readonly responseInformation: string | undefined
+  }
+): Packet.ConnackProperties | undefined => {
+  const caps = broker.config.capabilities
+  const props: { -readonly [K in keyof Packet.ConnackProperties]: Packet.ConnackProperties[K] } = {}
+  if (extra.assigned !== undefined) props.assignedClientIdentifier = extra.assigned
+  if (caps.receiveMaximum < 65535) props.receiveMaximum = caps.receiveMaximum
+  if (caps.maximumQoS < 2) props.maximumQoS = caps.maximumQoS as 0 | 1
+  if (!caps.retainAvailable) props.retainAvailable = false
+  if (broker.config.maxPacketSize < 268435460) props.maximumPacketSize = broker.config.maxPacketSize
+  if (caps.topicAliasMaximum > 0) props.topicAliasMaximum = caps.topicAliasMaximum
+  if (!caps.wildcardSubscriptionAvailable) props.wildcardSubscriptionAvailable = false
+  if (!caps.subscriptionIdentifiersAvailable) props.subscriptionIdentifiersAvailable = false
+  if (!caps.sharedSubscriptionAvailable) props.sharedSubscriptionAvailable = false
+  if (extra.serverKeepAlive !== undefined) props.serverKeepAlive = extra.serverKeepAlive
+  if (extra.responseInformation !== undefined) props.responseInformation = extra.responseInformation
+  return Object.keys(props).length === 0 ? undefined : props
+}
+
+/** Warnings for MQTT 3 habits that MQTT 5 changed (see the README's "MQTT gotchas"). */
+const warnObsoleteIdioms = (broker: Broker, conn: Connection, packet: Packet.Connect): void => {
+  if (packet.protocolLevel === 4 && !packet.clean) {
+    broker.warn(
+      conn,
+      "MQTT 3.1.1 persistent session: it never expires on this server; MQTT 5 bounds it with the Session Expiry Interval",
+      "MQTT-3.1.2-23"
+    )
+  }
+  if (packet.protocolLevel === 4 && packet.password !== undefined && packet.username === undefined) {
+    broker.warn(conn, "password without a user name: MQTT 3.1.1 forbids it, MQTT 5 allows it", "MQTT-3.1.2-22")
+  }
+  if (packet.protocolLevel === 5 && packet.clientId === "" && (packet.properties?.sessionExpiryInterval ?? 0) > 0) {
+    broker.warn(
+      conn,
+      "empty client id with a session that outlives the connection: only the assigned client identifier can resume it",
+      "MQTT-3.2.2-16"
+    )
+  }
 }
 
 export const handleConnect = (broker: Broker, conn: Connection, packet: Packet.Connect): void => {
@@ -66,16 +113,32 @@ export const handleConnect = (broker: Broker, conn: Connection, packet: Packet.C
       return refuse(broker, conn, ReasonCode.V3Connack.IdentifierRejected, ReasonCode.V5.ClientIdentifierNotValid)
   }
 
+  warnObsoleteIdioms(broker, conn, packet)
   if (level === 4 && packet.password !== undefined && packet.username === undefined) {
     conn.send({ _tag: "Connack", sessionPresent: false, reasonCode: ReasonCode.V3Connack.BadUserNameOrPassword })
     return broker.violation(conn, "password without a user name", "MQTT-3.1.2-22")
   }
-  if (level === 5 && packet.properties?.authenticationMethod !== undefined) {
-    broker.warn(
-      conn,
-      `authentication method ${JSON.stringify(packet.properties.authenticationMethod)} is not supported`
-    )
-    return refuse(broker, conn, 0, ReasonCode.V5.BadAuthenticationMethod)
+  if (level === 5) {
+    if (packet.properties?.authenticationMethod !== undefined) {
+      broker.warn(
+        conn,
+        `authentication method ${JSON.stringify(packet.properties.authenticationMethod)} is not supported`
+      )
+      return refuse(broker, conn, 0, ReasonCode.V5.BadAuthenticationMethod)
+    }
+    const caps = broker.config.capabilities
+    if (packet.will !== undefined && packet.will.qos > caps.maximumQoS) {
+      broker.warn(
+        conn,
+        `will QoS ${packet.will.qos} is above the server's maximum QoS ${caps.maximumQoS}`,
+        "MQTT-3.2.2-12"
+      )
+      return refuse(broker, conn, 0, ReasonCode.V5.QoSNotSupported)
+    }
+    if (packet.will?.retain === true && !caps.retainAvailable) {
+      broker.warn(conn, "retained will, but the server does not support retain", "MQTT-3.2.2-13")
+      return refuse(broker, conn, 0, ReasonCode.V5.RetainNotSupported)
+    }
   }
 
   // Another connection with this client id is taken over [MQTT-3.1.4-2].
@@ -104,9 +167,20 @@ export const handleConnect = (broker: Broker, conn: Connection, packet: Packet.C
   conn.session = session
   conn.will = packet.will
   conn.keepAlive = packet.keepAlive
+  let properties: Packet.ConnackProperties | undefined
   if (level === 5) {
-    conn.clientReceiveMaximum = packet.properties?.receiveMaximum ?? 65535
-    conn.clientMaximumPacketSize = packet.properties?.maximumPacketSize
+    const props = packet.properties
+    conn.clientReceiveMaximum = props?.receiveMaximum ?? 65535
+    conn.clientMaximumPacketSize = props?.maximumPacketSize
+    conn.clientTopicAliasMaximum = props?.topicAliasMaximum ?? 0
+    conn.requestProblemInformation = props?.requestProblemInformation ?? true
+    const serverKeepAlive = broker.config.capabilities.serverKeepAlive
+    if (serverKeepAlive !== undefined) conn.keepAlive = serverKeepAlive
+    properties = connackProperties(broker, {
+      assigned: assigned ? clientId : undefined,
+      serverKeepAlive,
+      responseInformation: props?.requestResponseInformation === true ? broker.config.responseInformation : undefined
+    })
   }
   broker.clients.set(clientId, conn)
   conn.connected = true
@@ -114,9 +188,9 @@ export const handleConnect = (broker: Broker, conn: Connection, packet: Packet.C
     _tag: "Connack",
     sessionPresent,
     reasonCode: 0,
-    ...(level === 5 && assigned ? { properties: { assignedClientIdentifier: clientId } } : {})
+    ...(properties !== undefined ? { properties } : {})
   })
   if (conn.keepAlive > 0) conn.io.fork(keepAlive(broker, conn))
-  broker.resumeInflight(conn, session)
-  broker.drainQueue(conn, session)
+  Routing.resumeInflight(broker, conn, session)
+  Routing.drainQueue(broker, conn, session)
 }

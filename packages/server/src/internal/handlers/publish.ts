@@ -7,24 +7,102 @@ import { ReasonCode } from "@mqttest/codec"
 import { Message, Topic } from "@mqttest/session"
 import type { Broker } from "../broker.js"
 import type { Connection } from "../connection.js"
+import * as Routing from "../routing.js"
 
-export const handlePublish = (broker: Broker, conn: Connection, packet: Packet.Publish): void => {
-  const session = conn.session!
-  if (packet.properties?.topicAlias !== undefined) {
-    // CONNACK announced no topic aliases (Topic Alias Maximum 0) [MQTT-3.3.2-9].
-    return broker.violation(
+/** Resolves an MQTT 5 topic alias [MQTT-3.3.2-8] … [MQTT-3.3.2-12]; undefined after a violation. */
+const resolveTopic = (broker: Broker, conn: Connection, packet: Packet.Publish): string | undefined => {
+  const alias = packet.properties?.topicAlias
+  if (alias === undefined) return packet.topic
+  if (alias > broker.config.capabilities.topicAliasMaximum) {
+    broker.violation(
       conn,
-      "topic alias used, but the server allows none",
+      `topic alias ${alias} is above the server's Topic Alias Maximum ${broker.config.capabilities.topicAliasMaximum}`,
       "MQTT-3.3.2-9",
       ReasonCode.V5.TopicAliasInvalid
     )
+    return undefined
   }
-  const problem = Topic.validateName(packet.topic)
+  if (packet.topic !== "") {
+    conn.topicAliasesIn.set(alias, packet.topic)
+    return packet.topic
+  }
+  const topic = conn.topicAliasesIn.get(alias)
+  if (topic === undefined) {
+    broker.violation(
+      conn,
+      `topic alias ${alias} was never set on this connection`,
+      "MQTT-3.3.2-12",
+      ReasonCode.V5.ProtocolError
+    )
+  }
+  return topic
+}
+
+/** MQTT 5 limits of an inbound PUBLISH; true when the packet may be processed. */
+const withinLimits = (broker: Broker, conn: Connection, packet: Packet.Publish): boolean => {
+  const caps = broker.config.capabilities
+  if (packet.qos > caps.maximumQoS) {
+    broker.violation(
+      conn,
+      `QoS ${packet.qos} is above the server's maximum QoS ${caps.maximumQoS}`,
+      "MQTT-3.2.2-11",
+      ReasonCode.V5.QoSNotSupported
+    )
+    return false
+  }
+  if (packet.retain && !caps.retainAvailable) {
+    broker.violation(
+      conn,
+      "retained PUBLISH, but the server does not support retain",
+      "MQTT-3.2.2-14",
+      ReasonCode.V5.RetainNotSupported
+    )
+    return false
+  }
+  if (packet.properties?.subscriptionIdentifiers !== undefined) {
+    broker.violation(conn, "a PUBLISH from a client carries a subscription identifier", "MQTT-3.3.4-6")
+    return false
+  }
+  const session = conn.session!
+  if (
+    packet.qos === 2 &&
+    !session.inboundQoS2.has(packet.packetId!) &&
+    session.inboundQoS2.size >= caps.receiveMaximum
+  ) {
+    broker.violation(
+      conn,
+      `more than Receive Maximum ${caps.receiveMaximum} QoS 2 publishes unacknowledged`,
+      "MQTT-3.3.4-7",
+      ReasonCode.V5.ReceiveMaximumExceeded
+    )
+    return false
+  }
+  return true
+}
+
+export const handlePublish = (broker: Broker, conn: Connection, packet: Packet.Publish): void => {
+  const session = conn.session!
+  const v5 = conn.level === 5
+  const topic = v5 ? resolveTopic(broker, conn, packet) : packet.topic
+  if (topic === undefined) return
+  const problem = Topic.validateName(topic)
   if (problem !== undefined) {
     return broker.violation(conn, `PUBLISH: ${problem.problem}`, problem.spec, ReasonCode.V5.TopicNameInvalid)
   }
+  if (v5 && !withinLimits(broker, conn, packet)) return
+  const packetId = packet.packetId!
+  if (packet.qos > 0) {
+    if (v5 && packet.dup && conn.publishIds.has(packetId)) {
+      broker.warn(
+        conn,
+        `PUBLISH ${packetId} resent on a live MQTT 5 connection: MQTT 5 resends only after reconnecting`,
+        "MQTT-4.4.0-1"
+      )
+    }
+    conn.publishIds.add(packetId)
+  }
   const message: Message.Message = {
-    topic: packet.topic,
+    topic,
     payload: packet.payload,
     qos: packet.qos,
     retain: packet.retain,
@@ -32,23 +110,26 @@ export const handlePublish = (broker: Broker, conn: Connection, packet: Packet.P
     publisher: conn.clientId,
     receivedAt: broker.deps.now()
   }
-  const packetId = packet.packetId!
+  // MQTT 5 acknowledgements say when nobody was subscribed.
+  const ackCode = (delivered: number) =>
+    v5 && delivered === 0 ? { reasonCode: ReasonCode.V5.NoMatchingSubscribers } : {}
   switch (packet.qos) {
     case 0:
-      broker.publish(message)
+      Routing.publish(broker, message)
       return
     case 1:
-      broker.publish(message)
-      conn.send({ _tag: "Puback", packetId })
+      conn.send({ _tag: "Puback", packetId, ...ackCode(Routing.publish(broker, message)) })
       return
-    case 2:
+    case 2: {
       // A PUBLISH whose id is still unreleased is a redelivery: acknowledge it, do not route it again.
+      let delivered = 1
       if (!session.inboundQoS2.has(packetId)) {
         session.inboundQoS2.add(packetId)
-        broker.publish(message)
+        delivered = Routing.publish(broker, message)
       }
-      conn.send({ _tag: "Pubrec", packetId })
+      conn.send({ _tag: "Pubrec", packetId, ...ackCode(delivered) })
       return
+    }
   }
 }
 
@@ -67,7 +148,7 @@ export const handlePuback = (broker: Broker, conn: Connection, packet: Packet.Pu
   if (session.outbound.get(packet.packetId)?.state !== "puback") {
     return broker.warn(conn, `PUBACK for packet id ${packet.packetId}, which is not awaiting one`)
   }
-  broker.completeOutbound(conn, session, packet.packetId)
+  Routing.completeOutbound(broker, conn, session, packet.packetId)
 }
 
 export const handlePubrec = (broker: Broker, conn: Connection, packet: Packet.Pubrec): void => {
@@ -83,10 +164,10 @@ export const handlePubrec = (broker: Broker, conn: Connection, packet: Packet.Pu
     return
   }
   // MQTT 5: a failure reason code ends the flow here.
-  if ((packet.reasonCode ?? 0) >= 0x80) return broker.completeOutbound(conn, session, packet.packetId)
+  if ((packet.reasonCode ?? 0) >= 0x80) return Routing.completeOutbound(broker, conn, session, packet.packetId)
   entry.state = "pubcomp"
   conn.send({ _tag: "Pubrel", packetId: packet.packetId })
-  broker.armResend(conn, session, packet.packetId)
+  Routing.armResend(broker, conn, session, packet.packetId)
 }
 
 export const handlePubcomp = (broker: Broker, conn: Connection, packet: Packet.Pubcomp): void => {
@@ -94,5 +175,5 @@ export const handlePubcomp = (broker: Broker, conn: Connection, packet: Packet.P
   if (session.outbound.get(packet.packetId)?.state !== "pubcomp") {
     return broker.warn(conn, `PUBCOMP for packet id ${packet.packetId}, which is not awaiting one`)
   }
-  broker.completeOutbound(conn, session, packet.packetId)
+  Routing.completeOutbound(broker, conn, session, packet.packetId)
 }

@@ -1,0 +1,195 @@
+/**
+ * Routing: which sessions an application message goes to, and how it
+ * reaches each client (now, or queued; tracked and resent when QoS > 0).
+ */
+import type { Packet } from "@mqttest/codec"
+import { Message, type Session, type SubscriptionIndex } from "@mqttest/session"
+import { Duration, Effect } from "effect"
+import type { Broker } from "./broker.js"
+import type { Connection } from "./connection.js"
+
+/**
+ * Routes an application message to every matching subscriber, and stores it
+ * if retained. Returns the number of subscribers it went to.
+ */
+export const publish = (broker: Broker, message: Message.Message): number => {
+  if (message.retain) broker.retained.set(message)
+  const targets = new Map<string, { qos: Packet.QoS; ids: Array<number>; retain: boolean }>()
+  const shared = new Map<string, Array<SubscriptionIndex.Subscription>>()
+  for (const s of broker.index.match(message.topic)) {
+    if (s.shareGroup !== undefined) {
+      const key = `${s.shareGroup}\u0000${s.topicFilter}`
+      const members = shared.get(key)
+      if (members === undefined) shared.set(key, [s])
+      else members.push(s)
+      continue
+    }
+    // No Local: not back to the publisher [MQTT-3.8.3-3].
+    if (s.noLocal && s.clientId === message.publisher) continue
+    addTarget(targets, s, message.retain && s.retainAsPublished)
+  }
+  for (const [key, members] of shared) {
+    // One member of the group receives it, in turn.
+    const cursor = broker.shareCursor.get(key) ?? 0
+    broker.shareCursor.set(key, cursor + 1)
+    addTarget(targets, members[cursor % members.length]!, false)
+  }
+  for (const [clientId, target] of targets) {
+    const session = broker.sessions.get(clientId)
+    if (session === undefined) continue
+    const qos = Math.min(message.qos, target.qos) as Packet.QoS
+    deliver(broker, session, message, qos, target.retain, target.ids)
+  }
+  return targets.size
+}
+
+/** Sends the retained messages matching a new subscription [MQTT-3.3.1-6]. */
+export const sendRetained = (
+  broker: Broker,
+  session: Session.Session,
+  levels: ReadonlyArray<string>,
+  grantedQoS: Packet.QoS,
+  id?: number
+): void => {
+  for (const message of broker.retained.match(levels)) {
+    const qos = Math.min(message.qos, grantedQoS) as Packet.QoS
+    deliver(broker, session, message, qos, true, id === undefined ? [] : [id])
+  }
+}
+
+/** Delivers to a session's client now, or queues it when the client cannot take it yet. */
+export const deliver = (
+  broker: Broker,
+  session: Session.Session,
+  message: Message.Message,
+  qos: Packet.QoS,
+  retain: boolean,
+  subscriptionIds: ReadonlyArray<number> = []
+): void => {
+  const conn = broker.clients.get(session.clientId)
+  const item: Message.Message = { ...message, qos, retain }
+  if (conn === undefined || !conn.connected || conn.closing !== undefined) {
+    // QoS 0 messages are not kept for offline clients.
+    if (qos > 0 && session.expiryInterval !== 0) enqueue(broker, session, item)
+    return
+  }
+  transmit(broker, conn, session, item, subscriptionIds)
+}
+
+const enqueue = (broker: Broker, session: Session.Session, message: Message.Message): void => {
+  if (!session.enqueue(message)) {
+    broker.warn(broker.clients.get(session.clientId), `queue of ${session.clientId} is full: oldest message dropped`)
+  }
+}
+
+/** Writes a PUBLISH for a message, tracking it when QoS > 0. */
+export const transmit = (
+  broker: Broker,
+  conn: Connection,
+  session: Session.Session,
+  message: Message.Message,
+  ids: ReadonlyArray<number>
+): void => {
+  const now = broker.deps.now()
+  const remaining = Message.remainingExpiry(message, now)
+  if (remaining !== undefined && remaining <= 0) return
+  let properties = conn.level === 5 ? Message.forwardedProperties(message.properties) : undefined
+  if (conn.level === 5) {
+    if (remaining !== undefined) properties = { ...properties, messageExpiryInterval: remaining }
+    if (ids.length > 0) properties = { ...properties, subscriptionIdentifiers: [...ids] }
+  }
+  const base = {
+    _tag: "Publish" as const,
+    topic: message.topic,
+    payload: message.payload,
+    qos: message.qos,
+    retain: message.retain,
+    dup: false,
+    ...(properties !== undefined ? { properties } : {})
+  }
+  if (message.qos === 0) {
+    conn.send(base)
+    return
+  }
+  const packetId = session.outbound.size < conn.clientReceiveMaximum ? session.allocatePacketId() : undefined
+  if (packetId === undefined) {
+    enqueue(broker, session, message)
+    return
+  }
+  const publish: Packet.Publish = { ...base, packetId }
+  session.outbound.set(packetId, { packetId, publish, state: message.qos === 1 ? "puback" : "pubrec" })
+  conn.send(publish)
+  armResend(broker, conn, session, packetId)
+}
+
+/** Sends queued messages while the client's receive maximum allows. */
+export const drainQueue = (broker: Broker, conn: Connection, session: Session.Session): void => {
+  while (session.queue.length > 0 && conn.closing === undefined) {
+    const next = session.queue[0]!
+    if (next.qos > 0 && session.outbound.size >= conn.clientReceiveMaximum) return
+    session.queue.shift()
+    transmit(broker, conn, session, next, [])
+  }
+}
+
+/** Resends everything in flight after a session resumes, DUP set [MQTT-4.4.0-1]. */
+export const resumeInflight = (broker: Broker, conn: Connection, session: Session.Session): void => {
+  for (const entry of session.outbound.values()) {
+    conn.send(
+      entry.state === "pubcomp" ? { _tag: "Pubrel", packetId: entry.packetId } : { ...entry.publish, dup: true }
+    )
+    armResend(broker, conn, session, entry.packetId)
+  }
+}
+
+/** Starts (or restarts) the ack timeout of a message in flight. */
+export const armResend = (broker: Broker, conn: Connection, session: Session.Session, packetId: number): void => {
+  conn.resendTimers.get(packetId)?.interruptUnsafe()
+  conn.resendTimers.delete(packetId)
+  const timeout = conn.level === 5 ? broker.config.ackTimeouts.mqtt5 : broker.config.ackTimeouts.mqtt3
+  if (timeout === null) return
+  const resend = Effect.sync(() => {
+    const entry = session.outbound.get(packetId)
+    if (entry === undefined || conn.closing !== undefined) return false
+    conn.send(entry.state === "pubcomp" ? { _tag: "Pubrel", packetId } : { ...entry.publish, dup: true })
+    return true
+  })
+  const loop: Effect.Effect<void> = Effect.sleep(Duration.millis(timeout)).pipe(
+    Effect.andThen(resend),
+    Effect.flatMap((again) => (again ? loop : Effect.void))
+  )
+  conn.resendTimers.set(packetId, conn.io.fork(loop))
+}
+
+/** An acknowledgement completed a message in flight. */
+export const completeOutbound = (
+  broker: Broker,
+  conn: Connection,
+  session: Session.Session,
+  packetId: number
+): void => {
+  session.outbound.delete(packetId)
+  conn.resendTimers.get(packetId)?.interruptUnsafe()
+  conn.resendTimers.delete(packetId)
+  drainQueue(broker, conn, session)
+}
+
+const addTarget = (
+  targets: Map<string, { qos: Packet.QoS; ids: Array<number>; retain: boolean }>,
+  s: SubscriptionIndex.Subscription,
+  retain: boolean
+) => {
+  const target = targets.get(s.clientId)
+  if (target === undefined) {
+    targets.set(s.clientId, {
+      qos: s.qos,
+      ids: s.subscriptionIdentifier === undefined ? [] : [s.subscriptionIdentifier],
+      retain
+    })
+    return
+  }
+  // Overlapping subscriptions: one delivery at the highest granted QoS, with every identifier.
+  if (s.qos > target.qos) target.qos = s.qos
+  if (s.subscriptionIdentifier !== undefined) target.ids.push(s.subscriptionIdentifier)
+  target.retain ||= retain
+}
