@@ -79,6 +79,9 @@ describe("CONNECT and client ids", () => {
       yield* raw.closed
       const violation = yield* server.waitFor(ServerEvent.is("ProtocolViolation"))
       assert.strictEqual(violation.spec, "MQTT-3.1.2-22")
+      // The warning tells that MQTT 5 would have allowed it.
+      const warning = yield* server.waitFor(ServerEvent.is("Warning", (e) => e.spec === "MQTT-3.1.2-22"))
+      assert.include(warning.message, "MQTT 5 allows it")
     }).pipe(withServer)
   )
 

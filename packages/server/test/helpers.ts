@@ -142,3 +142,29 @@ export const collect = <E extends ServerEvent.ServerEvent>(
 ) => server.events.pipe(Stream.filter(predicate), Stream.take(n), Stream.runCollect)
 
 export const text = (s: string) => new TextEncoder().encode(s)
+
+/** A raw MQTT 5 client after its CONNECT was answered; returns the client and the CONNACK. */
+export const connect5 = (
+  server: Server,
+  overrides: Partial<Packet.Connect> = {}
+): Effect.Effect<readonly [RawClient, Packet.Connack], Error, Scope.Scope> =>
+  Effect.gen(function* () {
+    const raw = yield* rawClient(server, 5)
+    yield* raw.send(connectPacket({ protocolLevel: 5, ...overrides }))
+    const connack = yield* raw.next
+    if (connack._tag !== "Connack") return yield* Effect.fail(new Error(`expected CONNACK, got ${connack._tag}`))
+    return [raw, connack] as const
+  })
+
+/** Subscribes a raw client and returns the SUBACK. */
+export const subscribeRaw = (
+  raw: RawClient,
+  subscriptions: Packet.Subscribe["subscriptions"],
+  properties?: Packet.SubscribeProperties
+) =>
+  Effect.gen(function* () {
+    yield* raw.send({ _tag: "Subscribe", packetId: 1, subscriptions, ...(properties ? { properties } : {}) })
+    const suback = yield* raw.next
+    if (suback._tag !== "Suback") return yield* Effect.fail(new Error(`expected SUBACK, got ${suback._tag}`))
+    return suback
+  })
