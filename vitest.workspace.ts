@@ -19,4 +19,9 @@ const project = (name: string): TestProjectConfiguration => ({
   }
 })
 
-export const projects: Array<TestProjectConfiguration> = [project("codec"), project("session"), project("server")]
+export const projects: Array<TestProjectConfiguration> = [
+  project("codec"),
+  project("session"),
+  project("behavior"),
+  project("server")
+]

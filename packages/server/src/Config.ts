@@ -6,6 +6,7 @@
  *
  * @since 0.1.0
  */
+import { Behavior } from "@mqttest/behavior"
 import { Schema } from "effect"
 
 const Port = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))
@@ -69,17 +70,6 @@ export const MqttestConfig = Schema.Struct({
   ports: Schema.optionalKey(Ports),
   /** Refuse what the spec lets a server refuse (odd or long client ids) instead of warning. */
   strict: Schema.optionalKey(Schema.Boolean),
-  /**
-   * How long the server waits for the client's acknowledgement before resending
-   * a QoS 1/2 message on a live connection; `null` never resends. Defaults:
-   * 5000 for MQTT 3.1/3.1.1, null for MQTT 5 (which forbids resending while connected).
-   */
-  ackTimeouts: Schema.optionalKey(
-    Schema.Struct({
-      mqtt3: Schema.optionalKey(Schema.NullOr(Millis)),
-      mqtt5: Schema.optionalKey(Schema.NullOr(Millis))
-    })
-  ),
   /** Close connections that send no CONNECT within this time. Default 10000. */
   connectTimeout: Schema.optionalKey(Millis),
   /** Events kept for subscribers that read late or slowly. Default 1000. */
@@ -93,7 +83,17 @@ export const MqttestConfig = Schema.Struct({
   /** Assign topic aliases on publishes to MQTT 5 clients that accept them. Default false. */
   assignTopicAliases: Flag,
   /** Response Information sent to MQTT 5 clients that request it. Default: none. */
-  responseInformation: Schema.optionalKey(Schema.String)
+  responseInformation: Schema.optionalKey(Schema.String),
+  /** Stop the server once this many connections have been accepted and have closed. */
+  maxConnect: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
+  /** Stop the server this long after it started (ms). */
+  maxRuntime: Schema.optionalKey(Millis),
+  /**
+   * Behaviour, per connection (see `@mqttest/behavior`): ack delays and
+   * timeouts, closing after N packets or a time, session expiry override,
+   * rejected clients, refused operations, client id rules and the seed.
+   */
+  ...Behavior.BehaviorConfig.fields
 })
 /** @since 0.1.0 */
 export type MqttestConfig = typeof MqttestConfig.Type
@@ -106,7 +106,6 @@ export interface Resolved {
   readonly host: string
   readonly ports: { readonly from: number; readonly to: number }
   readonly strict: boolean
-  readonly ackTimeouts: { readonly mqtt3: number | null; readonly mqtt5: number | null }
   readonly connectTimeout: number
   readonly eventBufferSize: number
   readonly maxPacketSize: number
@@ -123,6 +122,23 @@ export interface Resolved {
   }
   readonly assignTopicAliases: boolean
   readonly responseInformation: string | undefined
+  readonly maxConnect: number | undefined
+  readonly maxRuntime: number | undefined
+  /** The behaviour options of the config (changeable at runtime). */
+  readonly behavior: Behavior.BehaviorConfig
+}
+
+/**
+ * The behaviour options of a config.
+ * @since 0.1.0
+ */
+export const behaviorOf = (config: MqttestConfig): Behavior.BehaviorConfig => {
+  const out: Record<string, unknown> = {}
+  for (const key of Object.keys(Behavior.BehaviorConfig.fields)) {
+    const value = (config as Record<string, unknown>)[key]
+    if (value !== undefined) out[key] = value
+  }
+  return out as Behavior.BehaviorConfig
 }
 
 /**
@@ -136,10 +152,6 @@ export const resolve = (config: MqttestConfig = {}): Resolved => {
     host: config.host ?? "127.0.0.1",
     ports: { from: from!, to: to! },
     strict: config.strict ?? false,
-    ackTimeouts: {
-      mqtt3: config.ackTimeouts?.mqtt3 === undefined ? 5000 : config.ackTimeouts.mqtt3,
-      mqtt5: config.ackTimeouts?.mqtt5 ?? null
-    },
     connectTimeout: config.connectTimeout ?? 10_000,
     eventBufferSize: config.eventBufferSize ?? 1000,
     maxPacketSize: config.maxPacketSize ?? 268_435_460,
@@ -155,7 +167,10 @@ export const resolve = (config: MqttestConfig = {}): Resolved => {
       serverKeepAlive: config.capabilities?.serverKeepAlive
     },
     assignTopicAliases: config.assignTopicAliases ?? false,
-    responseInformation: config.responseInformation
+    responseInformation: config.responseInformation,
+    maxConnect: config.maxConnect,
+    maxRuntime: config.maxRuntime,
+    behavior: behaviorOf(config)
   }
 }
 

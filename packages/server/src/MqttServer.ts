@@ -5,8 +5,9 @@
  *
  * @since 0.1.0
  */
+import type { Behavior } from "@mqttest/behavior"
 import type { Packet } from "@mqttest/codec"
-import { Context, Effect, Layer, type Scope, Stream } from "effect"
+import { Context, Effect, Layer, type Schema, type Scope, Stream } from "effect"
 import type * as Config from "./Config.js"
 import * as Engine from "./internal/engine.js"
 import type { ConnectionNotFound, ListenError } from "./ListenError.js"
@@ -52,6 +53,12 @@ export class MqttServer extends Context.Service<
      * (default 0x98, administrative action) first. Its will is published.
      */
     readonly disconnect: (connection: number, reasonCode?: number) => Effect.Effect<void, ConnectionNotFound>
+    /**
+     * Changes behaviour options at runtime (any subset of the config's
+     * behaviour options): new connections use them at once, live connections
+     * from their next packet. Emits `BehaviorChanged`.
+     */
+    readonly configure: (update: Behavior.BehaviorConfig) => Effect.Effect<void, Schema.SchemaError>
     /** Stops the server: closes every connection and the listener; returns the final statistics. */
     readonly stop: Effect.Effect<Stats>
     /** Statistics so far. */

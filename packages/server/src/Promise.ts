@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import type { Behavior } from "@mqttest/behavior"
 import type { Packet } from "@mqttest/codec"
 import { Effect, Exit, Scope, Stream } from "effect"
 import * as Config from "./Config.js"
@@ -31,6 +32,8 @@ export interface Handle {
   readonly publish: (topic: string, payload: Uint8Array | string, options?: MqttServer.PublishOptions) => Promise<void>
   readonly disconnect: (connection: number, reasonCode?: number) => Promise<void>
   readonly stats: () => Promise<Stats>
+  /** Changes behaviour options at runtime (see `MqttServer.configure`). */
+  readonly configure: (update: Behavior.BehaviorConfig) => Promise<void>
   /** Stops the server (idempotent) and resolves with the final statistics. */
   readonly stop: () => Promise<Stats>
   /** Resolves once the server has stopped, however it stopped. */
@@ -64,6 +67,7 @@ export const start = (config: Config.MqttestConfig = {}): Promise<Handle> =>
         publish: (topic, payload, options) => run(server.publish(topic, payload, options)),
         disconnect: (connection, reasonCode) => run(server.disconnect(connection, reasonCode)),
         stats: () => run(server.stats),
+        configure: (update) => run(server.configure(update)),
         stop,
         finished: run(server.finished),
         [Symbol.asyncDispose]: () => stop().then(() => undefined)

@@ -79,6 +79,10 @@ export const CloseReason = Schema.Literals([
   "SessionTakenOver",
   /** The `disconnect` command. */
   "ServerDisconnect",
+  /** The `maxPackets` behaviour. */
+  "MaxPackets",
+  /** The `maxTime` behaviour. */
+  "MaxTime",
   "ServerStopped"
 ])
 /** @since 0.1.0 */
@@ -162,10 +166,43 @@ export const ProtocolViolation = Schema.TaggedStruct("ProtocolViolation", {
 })
 
 /**
+ * A behaviour of the test changed what the server did: a delayed
+ * acknowledgement, a refused client or operation, a connection closed on
+ * purpose.
+ * @since 0.1.0
+ */
+export const FaultInjected = Schema.TaggedStruct("FaultInjected", {
+  timestamp,
+  connection: Schema.optionalKey(connection),
+  clientId,
+  /** The behaviour option, e.g. "ackDelay", "maxPackets", "refusePublish". */
+  fault: Schema.String,
+  detail: Schema.String
+})
+
+/**
+ * The behaviour configuration was changed at runtime.
+ * @since 0.1.0
+ */
+export const BehaviorChanged = Schema.TaggedStruct("BehaviorChanged", {
+  timestamp,
+  /** The options that were set. */
+  options: Schema.Array(Schema.String)
+})
+
+/**
+ * Why the server stopped.
+ * @since 0.1.0
+ */
+export const StopReason = Schema.Literals(["Stopped", "MaxConnect", "MaxRuntime"])
+/** @since 0.1.0 */
+export type StopReason = typeof StopReason.Type
+
+/**
  * The server stopped; the final statistics.
  * @since 0.1.0
  */
-export const ServerStopped = Schema.TaggedStruct("ServerStopped", { timestamp, stats: Stats })
+export const ServerStopped = Schema.TaggedStruct("ServerStopped", { timestamp, reason: StopReason, stats: Stats })
 
 /**
  * @since 0.1.0
@@ -178,6 +215,8 @@ export const ServerEvent = Schema.Union([
   PacketSent,
   Warning,
   ProtocolViolation,
+  FaultInjected,
+  BehaviorChanged,
   ServerStopped
 ])
 /** @since 0.1.0 */

@@ -37,6 +37,8 @@ export class Session {
   /** Messages dropped from a full queue since the session began. */
   droppedFromQueue = 0
   packetIds: PacketId.PacketIdAllocator = PacketId.sequential()
+  /** Milliseconds the session outlives its connection, set by the test whatever the client asked for. */
+  expiryOverride: number | undefined = undefined
 
   constructor(
     readonly clientId: string,

@@ -4,6 +4,7 @@
  * All methods are synchronous; timers are forked through the connection's
  * or the server's fiber set.
  */
+import { Behavior, Delay } from "@mqttest/behavior"
 import type { Packet } from "@mqttest/codec"
 import { Message, RetainedStore, type Session, SubscriptionIndex, Topic } from "@mqttest/session"
 import { Duration, Effect, type Fiber } from "effect"
@@ -42,9 +43,65 @@ export class Broker {
     { readonly fiber: Fiber.Fiber<unknown, unknown>; readonly publish: () => void }
   >()
   readonly startedAt: number
+  /** The behaviour options in force; `configure` replaces some of them. */
+  private behaviorConfig: Behavior.BehaviorConfig
+  private behaviorVersion = 0
 
   constructor(readonly deps: BrokerDeps) {
     this.startedAt = deps.now()
+    this.behaviorConfig = deps.config.behavior
+  }
+
+  /** The behaviour of a connection, re-resolved when the config or its client id changed. */
+  behavior(conn: Connection): Behavior.Behavior {
+    if (
+      conn.behavior === undefined ||
+      conn.behaviorVersion !== this.behaviorVersion ||
+      conn.behaviorClientId !== conn.clientId
+    ) {
+      conn.behavior = Behavior.resolve(this.behaviorConfig, conn.id, conn.clientId)
+      conn.behaviorVersion = this.behaviorVersion
+      conn.behaviorClientId = conn.clientId
+      conn.steppers.clear()
+    }
+    return conn.behavior
+  }
+
+  /**
+   * A delay stepper of a connection's behaviour, kept between uses so the Nth
+   * occurrence gets the Nth delay; random delays are seeded per connection.
+   */
+  stepper(conn: Connection, purpose: string, delay: Delay.Delay): Delay.Stepper {
+    let stepper = conn.steppers.get(purpose)
+    if (stepper === undefined) {
+      stepper = this.newStepper(conn, purpose, delay)
+      conn.steppers.set(purpose, stepper)
+    }
+    return stepper
+  }
+
+  /** A fresh stepper (e.g. one per message for resends). Building it is synchronous. */
+  newStepper(conn: Connection, purpose: string, delay: Delay.Delay): Delay.Stepper {
+    const seed = `${this.behaviorConfig.seed ?? 0}/${conn.id}/${purpose}`
+    return Effect.runSync(Effect.flatMap(Delay.seededRandom(seed), (random) => Delay.stepper(delay, random)))
+  }
+
+  /** Changes behaviour options at runtime: new connections at once, live ones from their next packet. */
+  configure(update: Behavior.BehaviorConfig): void {
+    this.behaviorConfig = { ...this.behaviorConfig, ...update }
+    this.behaviorVersion++
+    this.deps.emit({ _tag: "BehaviorChanged", options: Object.keys(update) })
+  }
+
+  /** Reports what a behaviour made the server do. */
+  fault(conn: Connection, fault: string, detail: string): void {
+    this.deps.emit({
+      _tag: "FaultInjected",
+      connection: conn.id,
+      ...(conn.clientId !== undefined ? { clientId: conn.clientId } : {}),
+      fault,
+      detail
+    })
   }
 
   get config(): Config.Resolved {
@@ -112,8 +169,9 @@ export class Broker {
     const owner = conn.clientId !== undefined && this.clients.get(conn.clientId) === conn
     if (conn.connected && conn.will !== undefined && reason !== "ClientDisconnect") {
       const delay = conn.level === 5 ? (conn.will.properties?.willDelayInterval ?? 0) : 0
-      if (delay > 0 && owner && conn.session !== undefined && conn.session.expiryInterval > 0) {
-        this.delayWill(conn.session, conn.will, delay)
+      const session = conn.session
+      if (delay > 0 && owner && session !== undefined && (session.expiryOverride ?? session.expiryInterval) > 0) {
+        this.delayWill(session, conn.will, delay)
         conn.will = undefined
       } else {
         this.publishWill(conn)
@@ -170,11 +228,13 @@ export class Broker {
 
   /** A session's client went away: end the session or keep it for its expiry interval. */
   private sessionOffline(session: Session.Session): void {
-    if (session.expiryInterval === 0) {
+    const expiry =
+      session.expiryOverride ?? (session.expiryInterval === NEVER_EXPIRES ? undefined : session.expiryInterval * 1000)
+    if (expiry === 0) {
       this.discardSession(session)
-    } else if (session.expiryInterval !== NEVER_EXPIRES) {
+    } else if (expiry !== undefined) {
       const timer = this.deps.fork(
-        Effect.sleep(Duration.seconds(session.expiryInterval)).pipe(
+        Effect.sleep(Duration.millis(expiry)).pipe(
           Effect.andThen(
             Effect.sync(() => {
               this.expiryTimers.delete(session)

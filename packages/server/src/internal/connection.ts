@@ -3,6 +3,7 @@
  * packet handlers and the broker. Everything here is mutated synchronously
  * (no yields in between), so fibers never see half an update.
  */
+import type { Behavior, Delay } from "@mqttest/behavior"
 import type { Packet } from "@mqttest/codec"
 import type { Session } from "@mqttest/session"
 import type { Effect, Fiber } from "effect"
@@ -55,6 +56,17 @@ export class Connection {
   requestProblemInformation = true
   /** Packet ids of QoS 1/2 PUBLISHes received on this connection, to spot resends. */
   readonly publishIds = new Set<number>()
+  /** This connection's behaviour, as last resolved (see Broker.behavior). */
+  behavior: Behavior.Behavior | undefined
+  behaviorVersion = -1
+  behaviorClientId: string | undefined
+  /** Delay steppers of this connection's behaviour, by purpose. */
+  readonly steppers = new Map<string, Delay.Stepper>()
+  /** Packets held back while a delayed CONNACK waits; undefined when not holding. */
+  held: Array<Packet.Packet> | undefined
+  /** Set by the `maxPackets` behaviour: later packets are received but not handled. */
+  stopHandling = false
+  maxTimeTimer: Fiber.Fiber<unknown, unknown> | undefined
   readonly counters: { -readonly [K in keyof Counters]: number } = {
     packetsIn: 0,
     packetsOut: 0,
@@ -71,10 +83,23 @@ export class Connection {
     now: number
   ) {
     this.lastReceived = now
+    this.acceptedAt = now
   }
 
-  /** Queues a packet unless the connection is closing. */
+  /** Clock millis when the connection was accepted. */
+  readonly acceptedAt: number
+
+  /** Queues a packet unless the connection is closing (or holds it behind a delayed CONNACK). */
   send(packet: Packet.Packet): void {
-    if (this.closing === undefined) this.io.write(packet)
+    if (this.closing !== undefined) return
+    if (this.held !== undefined) this.held.push(packet)
+    else this.io.write(packet)
+  }
+
+  /** Writes the packets held behind a delayed CONNACK, in order. */
+  release(): void {
+    const held = this.held
+    this.held = undefined
+    if (held !== undefined && this.closing === undefined) for (const packet of held) this.io.write(packet)
   }
 }

@@ -3,13 +3,15 @@
  * (socket bytes → parser → handler; outbox → encoder → socket).
  */
 import { NetSocket } from "@effect/platform-node-shared/NodeSocket"
+import { Behavior } from "@mqttest/behavior"
 import { type CodecError, Encoder, type Packet, Parser } from "@mqttest/codec"
-import { Cause, Clock, Deferred, Duration, Effect, Exit, FiberSet, Queue, Scope, type Stream } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Exit, FiberSet, Queue, Schema, Scope, type Stream } from "effect"
 import * as NetAddress from "effect/net/NetAddress"
 import type * as Socket from "effect/socket/Socket"
 import * as Config from "../Config.js"
 import { ConnectionNotFound, type ListenError } from "../ListenError.js"
-import type { CloseReason, ServerEvent, Stats } from "../ServerEvent.js"
+import type { CloseReason, ServerEvent, Stats, StopReason } from "../ServerEvent.js"
+import * as Behaviors from "./behaviors.js"
 import { Broker, type EventInput } from "./broker.js"
 import { CLOSE, Connection, type Outgoing } from "./connection.js"
 import * as EventHub from "./events.js"
@@ -39,12 +41,15 @@ export interface Engine {
   readonly send: (connection: number, packet: Packet.Packet) => Effect.Effect<void, ConnectionNotFound>
   readonly publish: (topic: string, payload: Uint8Array | string, options?: PublishOptions) => Effect.Effect<void>
   readonly disconnect: (connection: number, reasonCode?: number) => Effect.Effect<void, ConnectionNotFound>
+  readonly configure: (update: Behavior.BehaviorConfig) => Effect.Effect<void, Schema.SchemaError>
   readonly stop: Effect.Effect<Stats>
   readonly stats: Effect.Effect<Stats>
   readonly finished: Effect.Effect<Finished>
 }
 
 const textEncoder = new TextEncoder()
+
+const decodeBehavior = Schema.decodeUnknownEffect(Behavior.BehaviorConfig)
 
 export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenError, Scope.Scope> =>
   Effect.gen(function* () {
@@ -75,6 +80,7 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
     let allClosed: Deferred.Deferred<void> | undefined
     const finished = yield* Deferred.make<Finished>()
     let nextConnection = 0
+    let closedConnections = 0
 
     const codecViolation = (conn: Connection, error: CodecError.CodecError) => {
       if (error.reason._tag === "UnsupportedProtocolLevel") {
@@ -118,6 +124,10 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
           Effect.sync(() => {
             broker.finalize(conn, conn.closing ?? ended ?? "ServerStopped")
             if (allClosed !== undefined && broker.connections.size === 0) Deferred.doneUnsafe(allClosed, Exit.void)
+            closedConnections++
+            if (config.maxConnect !== undefined && closedConnections >= config.maxConnect && state === "running") {
+              forkServer(stopWith("MaxConnect"))
+            }
           })
         )
         if (state !== "running") broker.close(conn, "ServerStopped")
@@ -170,6 +180,8 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
           )
         )
 
+        Behaviors.startMaxTime(broker, conn)
+
         const parser = Parser.make({ maxPacketSize: config.maxPacketSize })
         const reader = yield* socket.reader
         const readLoop = Effect.gen(function* () {
@@ -189,9 +201,11 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
                   ...(conn.clientId !== undefined ? { clientId: conn.clientId } : {}),
                   packet
                 })
+                if (conn.stopHandling) continue
                 dispatch(broker, conn, packet)
+                Behaviors.countPacket(broker, conn)
               }
-              if (parsed.error !== undefined) codecViolation(conn, parsed.error)
+              if (parsed.error !== undefined && !conn.stopHandling) codecViolation(conn, parsed.error)
               if (conn.closing !== undefined) break
             }
           }
@@ -231,27 +245,32 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
           : Effect.succeed(conn)
       })
 
-    const stop: Effect.Effect<Stats> = Effect.uninterruptible(
-      Effect.suspend((): Effect.Effect<Stats> => {
-        if (state !== "running") return Effect.map(Deferred.await(finished), (f) => f.stats)
-        state = "stopping"
-        return Effect.gen(function* () {
-          if (broker.connections.size > 0) {
-            allClosed = yield* Deferred.make<void>()
-            for (const conn of broker.connections.values()) broker.close(conn, "ServerStopped", 0x8b)
-            yield* Deferred.await(allClosed)
-          }
-          yield* Scope.close(listenerScope, Exit.void)
-          const stats = broker.stats()
-          state = "stopped"
-          // The last event: every event stream ends with it.
-          hub.end({ _tag: "ServerStopped", timestamp: now(), stats })
-          yield* Deferred.succeed(finished, { stats, events: hub.snapshot() })
-          return stats
+    const stopWith = (reason: StopReason): Effect.Effect<Stats> =>
+      Effect.uninterruptible(
+        Effect.suspend((): Effect.Effect<Stats> => {
+          if (state !== "running") return Effect.map(Deferred.await(finished), (f) => f.stats)
+          state = "stopping"
+          return Effect.gen(function* () {
+            if (broker.connections.size > 0) {
+              allClosed = yield* Deferred.make<void>()
+              for (const conn of broker.connections.values()) broker.close(conn, "ServerStopped", 0x8b)
+              yield* Deferred.await(allClosed)
+            }
+            yield* Scope.close(listenerScope, Exit.void)
+            const stats = broker.stats()
+            state = "stopped"
+            // The last event: every event stream ends with it.
+            hub.end({ _tag: "ServerStopped", timestamp: now(), reason, stats })
+            yield* Deferred.succeed(finished, { stats, events: hub.snapshot() })
+            return stats
+          })
         })
-      })
-    )
+      )
+    const stop = stopWith("Stopped")
     yield* Effect.addFinalizer(() => stop)
+    if (config.maxRuntime !== undefined) {
+      forkServer(Effect.sleep(Duration.millis(config.maxRuntime)).pipe(Effect.andThen(stopWith("MaxRuntime"))))
+    }
 
     return {
       host,
@@ -272,6 +291,7 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
         ),
       disconnect: (connection, reasonCode) =>
         Effect.map(find(connection), (conn) => broker.close(conn, "ServerDisconnect", reasonCode ?? 0x98)),
+      configure: (update) => Effect.map(decodeBehavior(update), (decoded) => broker.configure(decoded)),
       stop,
       stats: Effect.sync(() => broker.stats()),
       finished: Deferred.await(finished)

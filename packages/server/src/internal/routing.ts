@@ -4,7 +4,7 @@
  */
 import type { Packet } from "@mqttest/codec"
 import { Message, type Session, type SubscriptionIndex } from "@mqttest/session"
-import { Duration, Effect } from "effect"
+import { Effect } from "effect"
 import type { Broker } from "./broker.js"
 import type { Connection } from "./connection.js"
 
@@ -146,17 +146,24 @@ export const resumeInflight = (broker: Broker, conn: Connection, session: Sessio
 export const armResend = (broker: Broker, conn: Connection, session: Session.Session, packetId: number): void => {
   conn.resendTimers.get(packetId)?.interruptUnsafe()
   conn.resendTimers.delete(packetId)
-  const timeout = conn.level === 5 ? broker.config.ackTimeouts.mqtt5 : broker.config.ackTimeouts.mqtt3
+  // Ack timeouts: MQTT 3 resends after 5 s by default; MQTT 5 forbids resending on a live connection.
+  const timeouts = broker.behavior(conn).ackTimeouts
+  const timeout = conn.level === 5 ? (timeouts?.mqtt5 ?? null) : timeouts?.mqtt3 === undefined ? 5000 : timeouts.mqtt3
   if (timeout === null) return
+  const stepper = broker.newStepper(conn, `resend/${packetId}`, timeout)
   const resend = Effect.sync(() => {
     const entry = session.outbound.get(packetId)
     if (entry === undefined || conn.closing !== undefined) return false
     conn.send(entry.state === "pubcomp" ? { _tag: "Pubrel", packetId } : { ...entry.publish, dup: true })
     return true
   })
-  const loop: Effect.Effect<void> = Effect.sleep(Duration.millis(timeout)).pipe(
-    Effect.andThen(resend),
-    Effect.flatMap((again) => (again ? loop : Effect.void))
+  const loop: Effect.Effect<void> = Effect.flatMap(stepper.next, (delay) =>
+    delay === undefined
+      ? Effect.void
+      : Effect.sleep(delay).pipe(
+          Effect.andThen(resend),
+          Effect.flatMap((again) => (again ? loop : Effect.void))
+        )
   )
   conn.resendTimers.set(packetId, conn.io.fork(loop))
 }

@@ -6,6 +6,7 @@ import type { Packet } from "@mqttest/codec"
 import { ReasonCode } from "@mqttest/codec"
 import { Session } from "@mqttest/session"
 import { Duration, Effect } from "effect"
+import * as Behaviors from "../behaviors.js"
 import type { Broker } from "../broker.js"
 import type { Connection } from "../connection.js"
 import * as Routing from "../routing.js"
@@ -114,6 +115,10 @@ export const handleConnect = (broker: Broker, conn: Connection, packet: Packet.C
   }
 
   warnObsoleteIdioms(broker, conn, packet)
+  // From here on the client id is known, so behaviour rules matched by client id apply.
+  conn.clientId = clientId
+  const refusedWith = Behaviors.refusedConnect(broker, conn, packet, clientId)
+  if (refusedWith !== undefined) return refuse(broker, conn, refusedWith, refusedWith)
   if (level === 4 && packet.password !== undefined && packet.username === undefined) {
     conn.send({ _tag: "Connack", sessionPresent: false, reasonCode: ReasonCode.V3Connack.BadUserNameOrPassword })
     return broker.violation(conn, "password without a user name", "MQTT-3.1.2-22")
@@ -163,7 +168,8 @@ export const handleConnect = (broker: Broker, conn: Connection, packet: Packet.C
     session.expiryInterval = expiry
   }
 
-  conn.clientId = clientId
+  const behavior = broker.behavior(conn)
+  session.expiryOverride = behavior.sessionExpiry
   conn.session = session
   conn.will = packet.will
   conn.keepAlive = packet.keepAlive
@@ -184,6 +190,9 @@ export const handleConnect = (broker: Broker, conn: Connection, packet: Packet.C
   }
   broker.clients.set(clientId, conn)
   conn.connected = true
+  Behaviors.holdForConnack(broker, conn)
+  // Rules may set another maxTime now that the client id is known.
+  Behaviors.startMaxTime(broker, conn)
   conn.send({
     _tag: "Connack",
     sessionPresent,

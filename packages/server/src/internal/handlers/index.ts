@@ -19,7 +19,8 @@ const handleDisconnect = (broker: Broker, conn: Connection, packet: Packet.Disco
       if (session.expiryInterval === 0 && expiry !== 0) {
         return broker.violation(conn, "DISCONNECT sets a session expiry after CONNECT set 0", "MQTT-3.14.2-2")
       }
-      session.expiryInterval = expiry
+      // A test's session expiry override wins over what the client asks for.
+      if (session.expiryOverride === undefined) session.expiryInterval = expiry
     }
     // Reason 0x04: the client asks for its will to be published.
     if (packet.reasonCode === ReasonCode.V5.DisconnectWithWillMessage) broker.publishWill(conn)

@@ -5,6 +5,7 @@
 import type { Packet } from "@mqttest/codec"
 import { ReasonCode } from "@mqttest/codec"
 import { Message, Topic } from "@mqttest/session"
+import * as Behaviors from "../behaviors.js"
 import type { Broker } from "../broker.js"
 import type { Connection } from "../connection.js"
 import * as Routing from "../routing.js"
@@ -110,24 +111,32 @@ export const handlePublish = (broker: Broker, conn: Connection, packet: Packet.P
     publisher: conn.clientId,
     receivedAt: broker.deps.now()
   }
-  // MQTT 5 acknowledgements say when nobody was subscribed.
+  // A refused publish is not routed: MQTT 5 says so in its acknowledgement, MQTT 3 drops it silently.
+  const refused = Behaviors.refusal(broker, conn, "refusePublish", topic)
+  const route = () => (refused === undefined ? Routing.publish(broker, message) : 1)
+  // MQTT 5 acknowledgements say when nobody was subscribed, or why the publish was refused.
   const ackCode = (delivered: number) =>
-    v5 && delivered === 0 ? { reasonCode: ReasonCode.V5.NoMatchingSubscribers } : {}
+    v5 && refused !== undefined
+      ? { reasonCode: refused }
+      : v5 && delivered === 0
+        ? { reasonCode: ReasonCode.V5.NoMatchingSubscribers }
+        : {}
   switch (packet.qos) {
     case 0:
-      Routing.publish(broker, message)
+      route()
       return
     case 1:
-      conn.send({ _tag: "Puback", packetId, ...ackCode(Routing.publish(broker, message)) })
+      Behaviors.sendAck(broker, conn, { _tag: "Puback", packetId, ...ackCode(route()) })
       return
     case 2: {
       // A PUBLISH whose id is still unreleased is a redelivery: acknowledge it, do not route it again.
       let delivered = 1
       if (!session.inboundQoS2.has(packetId)) {
-        session.inboundQoS2.add(packetId)
-        delivered = Routing.publish(broker, message)
+        // An MQTT 5 refusal ends the flow at PUBREC: no PUBREL follows.
+        if (!(v5 && refused !== undefined)) session.inboundQoS2.add(packetId)
+        delivered = route()
       }
-      conn.send({ _tag: "Pubrec", packetId, ...ackCode(delivered) })
+      Behaviors.sendAck(broker, conn, { _tag: "Pubrec", packetId, ...ackCode(delivered) })
       return
     }
   }
@@ -136,7 +145,7 @@ export const handlePublish = (broker: Broker, conn: Connection, packet: Packet.P
 export const handlePubrel = (broker: Broker, conn: Connection, packet: Packet.Pubrel): void => {
   const known = conn.session!.inboundQoS2.delete(packet.packetId)
   if (!known) broker.warn(conn, `PUBREL for packet id ${packet.packetId}, which is not awaiting release`)
-  conn.send({
+  Behaviors.sendAck(broker, conn, {
     _tag: "Pubcomp",
     packetId: packet.packetId,
     ...(!known && conn.level === 5 ? { reasonCode: ReasonCode.V5.PacketIdentifierNotFound } : {})

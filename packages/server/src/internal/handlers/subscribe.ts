@@ -4,6 +4,7 @@
 import type { Packet } from "@mqttest/codec"
 import { ReasonCode } from "@mqttest/codec"
 import { type SubscriptionIndex, Topic } from "@mqttest/session"
+import * as Behaviors from "../behaviors.js"
 import type { Broker } from "../broker.js"
 import type { Connection } from "../connection.js"
 import * as Routing from "../routing.js"
@@ -43,6 +44,12 @@ export const handleSubscribe = (broker: Broker, conn: Connection, packet: Packet
       refuse(ReasonCode.V5.SharedSubscriptionsNotSupported, `shared subscriptions are not supported: ${parsed.filter}`)
       continue
     }
+    const refused = Behaviors.refusal(broker, conn, "refuseSubscribe", s.topicFilter)
+    if (refused !== undefined) {
+      reasonCodes.push(v5 ? refused : ReasonCode.V3SubackFailure)
+      problems.push(`subscription to ${parsed.filter} refused`)
+      continue
+    }
     if (parsed.shareGroup !== undefined && s.noLocal === true) {
       return broker.violation(conn, "No Local set on a shared subscription", "MQTT-3.8.3-4")
     }
@@ -63,7 +70,7 @@ export const handleSubscribe = (broker: Broker, conn: Connection, packet: Packet
     reasonCodes.push(subscription.qos)
     retained.push([parsed, subscription, existed])
   }
-  conn.send({
+  Behaviors.sendAck(broker, conn, {
     _tag: "Suback",
     packetId: packet.packetId,
     reasonCodes,
@@ -88,9 +95,19 @@ export const handleUnsubscribe = (broker: Broker, conn: Connection, packet: Pack
       reasonCodes.push(ReasonCode.V5.TopicFilterInvalid)
       continue
     }
+    const refused = Behaviors.refusal(broker, conn, "refuseUnsubscribe", filter)
+    if (refused !== undefined) {
+      // The subscription stays; only MQTT 5 can say so.
+      reasonCodes.push(refused)
+      continue
+    }
     const existed = session.subscriptions.delete(parsed.filter)
     if (existed) broker.index.remove(parsed, session.clientId)
     reasonCodes.push(existed ? ReasonCode.V5.Success : ReasonCode.V5.NoSubscriptionExisted)
   }
-  conn.send({ _tag: "Unsuback", packetId: packet.packetId, reasonCodes: conn.level === 5 ? reasonCodes : [] })
+  Behaviors.sendAck(broker, conn, {
+    _tag: "Unsuback",
+    packetId: packet.packetId,
+    reasonCodes: conn.level === 5 ? reasonCodes : []
+  })
 }

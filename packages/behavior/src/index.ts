@@ -1,0 +1,11 @@
+/**
+ * @mqttest/behavior: the policy of a test — how the server behaves, per
+ * connection, changeable at runtime. No sockets.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as Behavior from "./Behavior.js"
+/** @since 0.1.0 */
+export * as Delay from "./Delay.js"
