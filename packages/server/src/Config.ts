@@ -6,8 +6,10 @@
  *
  * @since 0.1.0
  */
+
+import * as Fs from "node:fs/promises"
 import { Behavior } from "@mqttest/behavior"
-import { Schema } from "effect"
+import { Effect, Schema } from "effect"
 
 const Port = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))
 const Millis = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
@@ -179,3 +181,38 @@ export const resolve = (config: MqttestConfig = {}): Resolved => {
  * @since 0.1.0
  */
 export const decodeUnknown = Schema.decodeUnknownEffect(MqttestConfig)
+
+/**
+ * A config file that could not be read, parsed or decoded; the message names
+ * the file and what was wrong where.
+ * @since 0.1.0
+ */
+export class ConfigFileError extends Schema.TaggedError<ConfigFileError>()("ConfigFileError", {
+  path: Schema.String,
+  problem: Schema.String
+}) {
+  override get message(): string {
+    return `config file ${this.path}: ${this.problem}`
+  }
+}
+
+/**
+ * Reads a JSON config file and decodes it with the config Schema (unknown
+ * options are refused, so a typo is an error rather than silently ignored).
+ * @since 0.1.0
+ */
+export const loadFile = (path: string): Effect.Effect<MqttestConfig, ConfigFileError> =>
+  Effect.gen(function* () {
+    const text = yield* Effect.tryPromise({
+      try: () => Fs.readFile(path, "utf8"),
+      catch: (cause) => new ConfigFileError({ path, problem: cause instanceof Error ? cause.message : String(cause) })
+    })
+    const json = yield* Effect.try({
+      try: () => JSON.parse(text) as unknown,
+      catch: (cause) =>
+        new ConfigFileError({ path, problem: `not JSON: ${cause instanceof Error ? cause.message : cause}` })
+    })
+    return yield* Schema.decodeUnknownEffect(MqttestConfig)(json, { onExcessProperty: "error" }).pipe(
+      Effect.mapError((error) => new ConfigFileError({ path, problem: error.message }))
+    )
+  })

@@ -75,3 +75,9 @@ export const start = (config: Config.MqttestConfig = {}): Promise<Handle> =>
       return handle
     })
   )
+
+/**
+ * Reads and decodes a JSON config file, for `start`.
+ * @since 0.1.0
+ */
+export const loadConfig = (path: string): Promise<Config.MqttestConfig> => Effect.runPromise(Config.loadFile(path))

@@ -11,6 +11,6 @@ export * from "./ListenError.js"
 /** @since 0.1.0 */
 export * as MqttServer from "./MqttServer.js"
 /** @since 0.1.0 */
-export { type Handle, start } from "./Promise.js"
+export { type Handle, loadConfig, start } from "./Promise.js"
 /** @since 0.1.0 */
 export * as ServerEvent from "./ServerEvent.js"

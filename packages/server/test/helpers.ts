@@ -6,7 +6,7 @@
 import * as Net from "node:net"
 import { Encoder, type Packet, Parser } from "@mqttest/codec"
 import { type MqttServer, ServerEvent } from "@mqttest/server"
-import { Effect, Queue, Result, type Scope, Stream } from "effect"
+import { Cause, Effect, Queue, Result, type Scope, Stream } from "effect"
 import mqtt from "mqtt"
 
 export type Server = MqttServer.MqttServer["Service"]
@@ -100,11 +100,11 @@ export const rawClient = (
     socket.on("data", (chunk: Buffer) => {
       const parsed = parser.push(new Uint8Array(chunk))
       for (const packet of parsed.packets) Queue.offerUnsafe(incoming, packet)
-      if (parsed.error) Queue.failCauseUnsafe(incoming, { _tag: "Fail", error: parsed.error } as never)
+      if (parsed.error) Queue.failCauseUnsafe(incoming, Cause.fail(new Error(parsed.error.message)))
     })
     socket.on("error", () => {})
     socket.on("close", () => {
-      Queue.failCauseUnsafe(incoming, { _tag: "Fail", error: new Error("socket closed") } as never)
+      Queue.failCauseUnsafe(incoming, Cause.fail(new Error("socket closed")))
       closedResolve?.()
     })
     const sendBytes = (bytes: Uint8Array) =>
