@@ -10,6 +10,7 @@
 import * as Fs from "node:fs/promises"
 import { Behavior } from "@mqttest/behavior"
 import { Effect, Schema } from "effect"
+import { DumpDecode } from "./Dump.js"
 
 const Port = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))
 const Millis = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
@@ -86,6 +87,15 @@ export const MqttestConfig = Schema.Struct({
   assignTopicAliases: Flag,
   /** Response Information sent to MQTT 5 clients that request it. Default: none. */
   responseInformation: Schema.optionalKey(Schema.String),
+  /**
+   * Dump files (JSON Lines), any number. `{c}` in a name becomes the
+   * connection id, `{id}` the client id (made safe for a file name).
+   */
+  dumps: Schema.optionalKey(Schema.Array(Schema.String)),
+  /** Prepended to every dump file name (a directory and/or name prefix). */
+  dumpPrefix: Schema.optionalKey(Schema.String),
+  /** How PUBLISH payloads are decoded in dumps. */
+  dumpDecode: Schema.optionalKey(DumpDecode),
   /** Stop the server once this many connections have been accepted and have closed. */
   maxConnect: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
   /** Stop the server this long after it started (ms). */
@@ -126,6 +136,9 @@ export interface Resolved {
   readonly responseInformation: string | undefined
   readonly maxConnect: number | undefined
   readonly maxRuntime: number | undefined
+  readonly dumps: ReadonlyArray<string>
+  readonly dumpPrefix: string
+  readonly dumpDecode: DumpDecode | undefined
   /** The behaviour options of the config (changeable at runtime). */
   readonly behavior: Behavior.BehaviorConfig
 }
@@ -172,6 +185,9 @@ export const resolve = (config: MqttestConfig = {}): Resolved => {
     responseInformation: config.responseInformation,
     maxConnect: config.maxConnect,
     maxRuntime: config.maxRuntime,
+    dumps: config.dumps ?? [],
+    dumpPrefix: config.dumpPrefix ?? "",
+    dumpDecode: config.dumpDecode,
     behavior: behaviorOf(config)
   }
 }

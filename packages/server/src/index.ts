@@ -7,6 +7,8 @@
 /** @since 0.1.0 */
 export * as Config from "./Config.js"
 /** @since 0.1.0 */
+export * as Dump from "./Dump.js"
+/** @since 0.1.0 */
 export * from "./ListenError.js"
 /** @since 0.1.0 */
 export * as MqttServer from "./MqttServer.js"

@@ -14,6 +14,7 @@ import type { CloseReason, ServerEvent, Stats, StopReason } from "../ServerEvent
 import * as Behaviors from "./behaviors.js"
 import { Broker, type EventInput } from "./broker.js"
 import { CLOSE, Connection, type Outgoing } from "./connection.js"
+import * as Dumper from "./dumper.js"
 import * as EventHub from "./events.js"
 import { dispatch } from "./handlers/index.js"
 import { listen } from "./listener.js"
@@ -55,7 +56,8 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
   Effect.gen(function* () {
     const config = Config.resolve(input)
     const clock = yield* Clock.Clock
-    const now = () => clock.currentTimeMillisUnsafe()
+    // Milliseconds with a microsecond fraction (dumps show microseconds).
+    const now = () => Number(clock.currentTimeNanosUnsafe() / 1000n) / 1000
     const serverScope = yield* Effect.scope
 
     // ------------------------------------------------------------- events
@@ -64,7 +66,12 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
       timestamp: now(),
       message: `event buffer full (${config.eventBufferSize} events): a slow reader loses its oldest events`
     }))
-    const emit = (event: EventInput) => hub.publish({ ...event, timestamp: now() } as ServerEvent)
+    const dumper = yield* Dumper.make(config, (message) => hub.publish({ _tag: "Warning", timestamp: now(), message }))
+    const emit = (input: EventInput) => {
+      const event = { ...input, timestamp: now() } as ServerEvent
+      hub.publish(event)
+      dumper?.write(event)
+    }
 
     const forkServer = yield* FiberSet.makeRuntime<never>()
     const broker = new Broker({ config, now, emit, fork: (effect) => forkServer(effect) })
@@ -261,6 +268,8 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
             state = "stopped"
             // The last event: every event stream ends with it.
             hub.end({ _tag: "ServerStopped", timestamp: now(), reason, stats })
+            // Every entry of every packet is written and synced before the stop completes.
+            if (dumper !== undefined) yield* dumper.close
             yield* Deferred.succeed(finished, { stats, events: hub.snapshot() })
             return stats
           })

@@ -1,0 +1,222 @@
+/**
+ * The packet dump format: JSON Lines, one Schema'd entry per line. The same
+ * Schema writes the lines (`encodeLine`) and reads them back (`read`), and a
+ * JSON Schema generated from it (`jsonSchema`, shipped as
+ * `dump.schema.json`) describes it for other languages.
+ *
+ * @since 0.1.0
+ */
+
+import * as Fs from "node:fs"
+import * as Readline from "node:readline"
+import { Packet } from "@mqttest/codec"
+import { Cause, Effect, Schema, Stream } from "effect"
+import { CloseReason } from "./ServerEvent.js"
+
+/**
+ * ISO 8601 UTC with microseconds, e.g. `2026-11-24T23:25:32.123456Z`.
+ * @since 0.1.0
+ */
+export const Time = Schema.String.check(Schema.isPattern(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/))
+
+/**
+ * `in`: from the client to the server; `out`: from the server to the client.
+ * @since 0.1.0
+ */
+export const Direction = Schema.Literals(["in", "out"])
+
+/**
+ * What a PUBLISH payload (whose raw bytes are `packet.payload`, base64) reads
+ * as: its length, its text when it is valid UTF-8, its value when it is valid
+ * JSON, and the configured decoder's output or error.
+ * @since 0.1.0
+ */
+export const Payload = Schema.Struct({
+  length: Schema.Int,
+  utf8: Schema.optionalKey(Schema.String),
+  json: Schema.optionalKey(Schema.Json),
+  decoded: Schema.optionalKey(Schema.Json),
+  decodeError: Schema.optionalKey(Schema.String)
+})
+/** @since 0.1.0 */
+export type Payload = typeof Payload.Type
+
+const connection = Schema.Int
+const clientId = Schema.optionalKey(Schema.String)
+
+/**
+ * A packet received or sent, with every field and MQTT 5 property.
+ * @since 0.1.0
+ */
+export const PacketEntry = Schema.TaggedStruct("Packet", {
+  time: Time,
+  connection,
+  clientId,
+  direction: Direction,
+  packet: Schema.toCodecJson(Packet.Packet),
+  payload: Schema.optionalKey(Payload)
+})
+
+/**
+ * A connection was accepted.
+ * @since 0.1.0
+ */
+export const ConnectionOpenedEntry = Schema.TaggedStruct("ConnectionOpened", {
+  time: Time,
+  connection,
+  remoteAddress: Schema.String,
+  remotePort: Schema.Int
+})
+
+/**
+ * A connection ended, and why.
+ * @since 0.1.0
+ */
+export const ConnectionClosedEntry = Schema.TaggedStruct("ConnectionClosed", {
+  time: Time,
+  connection,
+  clientId,
+  reason: CloseReason,
+  willPublished: Schema.Boolean
+})
+
+/**
+ * A behaviour of the test made the server depart from a plain broker.
+ * @since 0.1.0
+ */
+export const FaultEntry = Schema.TaggedStruct("FaultInjected", {
+  time: Time,
+  connection: Schema.optionalKey(connection),
+  clientId,
+  fault: Schema.String,
+  detail: Schema.String
+})
+
+/**
+ * A client broke the protocol.
+ * @since 0.1.0
+ */
+export const ViolationEntry = Schema.TaggedStruct("ProtocolViolation", {
+  time: Time,
+  connection,
+  clientId,
+  message: Schema.String,
+  spec: Schema.optionalKey(Schema.String)
+})
+
+/**
+ * One line of a dump.
+ * @since 0.1.0
+ */
+export const DumpEntry = Schema.Union([
+  PacketEntry,
+  ConnectionOpenedEntry,
+  ConnectionClosedEntry,
+  FaultEntry,
+  ViolationEntry
+])
+/** @since 0.1.0 */
+export type DumpEntry = typeof DumpEntry.Type
+
+const encodeEntry = Schema.encodeSync(DumpEntry)
+const decodeEntry = Schema.decodeUnknownExit(Schema.fromJsonString(DumpEntry))
+
+/**
+ * An entry as one JSON line (without the newline).
+ * @since 0.1.0
+ */
+export const encodeLine = (entry: DumpEntry): string => JSON.stringify(encodeEntry(entry))
+
+/**
+ * Formats Clock milliseconds (with a fraction) as ISO 8601 with microseconds.
+ * @since 0.1.0
+ */
+export const formatTime = (millis: number): string => {
+  const whole = Math.floor(millis)
+  const micros = Math.min(999, Math.round((millis - whole) * 1000))
+  return `${new Date(whole).toISOString().slice(0, -1)}${String(micros).padStart(3, "0")}Z`
+}
+
+/**
+ * A dump line that could not be read: the file, the line number (from 1) and
+ * the problem.
+ * @since 0.1.0
+ */
+export class DumpReadError extends Schema.TaggedError<DumpReadError>()("DumpReadError", {
+  path: Schema.String,
+  line: Schema.Int,
+  problem: Schema.String
+}) {
+  override get message(): string {
+    return this.line === 0 ? `${this.path}: ${this.problem}` : `${this.path}:${this.line}: ${this.problem}`
+  }
+}
+
+const problemOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
+
+/**
+ * Reads a dump file back as typed entries, line by line.
+ * @since 0.1.0
+ */
+export const read = (path: string): Stream.Stream<DumpEntry, DumpReadError> =>
+  Stream.suspend(() => {
+    let line = 0
+    return Stream.fromAsyncIterable(
+      Readline.createInterface({ input: Fs.createReadStream(path), crlfDelay: Number.POSITIVE_INFINITY }),
+      (cause) => new DumpReadError({ path, line: 0, problem: cause instanceof Error ? cause.message : String(cause) })
+    ).pipe(
+      Stream.filter((text) => {
+        line++
+        return text.length > 0
+      }),
+      Stream.mapEffect((text) => {
+        const exit = decodeEntry(text)
+        return exit._tag === "Success"
+          ? Effect.succeed(exit.value)
+          : Effect.fail(new DumpReadError({ path, line, problem: problemOf(Cause.squash(exit.cause)) }))
+      })
+    )
+  })
+
+/**
+ * The JSON Schema (draft 2020-12) of one dump line.
+ * @since 0.1.0
+ */
+export const jsonSchema = () => Schema.toJsonSchemaDocument(DumpEntry)
+
+/**
+ * Information about the payload being decoded, for a decoding function.
+ * @since 0.1.0
+ */
+export interface DecodeContext {
+  readonly topic: string
+  readonly connection: number
+  readonly clientId: string | undefined
+}
+
+/**
+ * A decoding function (library only): payload in, a JSON value out.
+ * @since 0.1.0
+ */
+export type DecodeFunction = (payload: Uint8Array, context: DecodeContext) => Effect.Effect<unknown, unknown>
+
+/**
+ * How payloads are decoded into `payload.decoded`: a built-in decoder, an
+ * external command (raw payload on stdin, UTF-8 or JSON on stdout; a
+ * non-zero exit or output on stderr is the entry's `decodeError`; killed
+ * after `timeout` ms, default 1000), or a function.
+ * @since 0.1.0
+ */
+export const DumpDecode = Schema.Union([
+  Schema.Literals(["utf8", "json", "hex", "base64"]),
+  Schema.Struct({
+    command: Schema.String,
+    timeout: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)))
+  }),
+  Schema.declare((u: unknown): u is DecodeFunction => typeof u === "function", {
+    title: "DecodeFunction",
+    description: "a function (payload, context) => Effect (library only)"
+  })
+])
+/** @since 0.1.0 */
+export type DumpDecode = typeof DumpDecode.Type

@@ -1,0 +1,263 @@
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Dump, MqttServer, ServerEvent } from "@mqttest/server"
+import { Effect, Stream } from "effect"
+import { call, collect, connectClient, connectPacket, rawClient, text } from "./helpers.js"
+
+/** A fresh directory for dump files, removed with the scope. */
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "mqttest-dump-"))),
+  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+const readAll = (path: string) => Stream.runCollect(Dump.read(path))
+
+/** Starts a server with dumps in `dir`, runs `f`, stops the server, returns `f`'s result. */
+const withDumps = <A, E, R>(
+  dir: string,
+  config: MqttServer.MqttServer["Service"] extends never ? never : Parameters<typeof MqttServer.make>[0],
+  f: (server: MqttServer.MqttServer["Service"]) => Effect.Effect<A, E, R>
+) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const server = yield* MqttServer.make({ ports: 0, dumpPrefix: `${dir}/`, ...config })
+      const result = yield* f(server)
+      yield* server.stop
+      return result
+    })
+  )
+
+describe("packet dumps", () => {
+  it.live("write every packet and connection event as JSON Lines, globally and per connection", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      yield* withDumps(dir, { dumps: ["all.jsonl", "conn-{c}.jsonl"] }, (server) =>
+        Effect.gen(function* () {
+          const sub = yield* connectClient(server, { clientId: "sub" })
+          yield* call((cb) => sub.subscribe("t", { qos: 1 }, cb))
+          const pub = yield* connectClient(server, { clientId: "pub", protocolVersion: 5 })
+          yield* call((cb) =>
+            pub.publish("t", '{"temp":21.5}', { qos: 1, properties: { contentType: "application/json" } }, cb)
+          )
+          yield* server.waitFor(ServerEvent.isPacket("PacketReceived", "Puback", { clientId: "sub" }))
+        })
+      )
+      const all = yield* readAll(`${dir}/all.jsonl`)
+      assert.strictEqual(all[0]!._tag, "ConnectionOpened")
+      const packets = all.filter((e): e is Extract<Dump.DumpEntry, { _tag: "Packet" }> => e._tag === "Packet")
+      const publishIn = packets.find((e) => e.direction === "in" && e.packet._tag === "Publish")!
+      assert.deepStrictEqual([publishIn.clientId, publishIn.connection], ["pub", 1])
+      assert.deepStrictEqual(publishIn.payload, { length: 13, utf8: '{"temp":21.5}', json: { temp: 21.5 } })
+      assert.strictEqual(
+        (publishIn.packet as { properties?: { contentType?: string } }).properties?.contentType,
+        "application/json"
+      )
+      assert.match(publishIn.time, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/)
+      const closed = all.filter((e) => e._tag === "ConnectionClosed")
+      assert.deepStrictEqual(
+        closed.map((e) => (e as { reason: string }).reason),
+        ["ServerStopped", "ServerStopped"]
+      )
+      const conn0 = yield* readAll(`${dir}/conn-0.jsonl`)
+      const conn1 = yield* readAll(`${dir}/conn-1.jsonl`)
+      assert.isTrue(conn0.every((e) => (e as { connection: number }).connection === 0))
+      assert.isTrue(conn1.every((e) => (e as { connection: number }).connection === 1))
+      assert.strictEqual(conn0.length + conn1.length, all.length)
+    })
+  )
+
+  it.live("entries read back equal the packets the server received and sent", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const events = yield* withDumps(dir, { dumps: ["all.jsonl"] }, (server) =>
+        Effect.gen(function* () {
+          const raw = yield* rawClient(server, 5)
+          yield* raw.send(
+            connectPacket({
+              protocolLevel: 5,
+              clientId: "rt",
+              will: { topic: "w", payload: new Uint8Array([0, 1, 255]), qos: 1, retain: false },
+              properties: {
+                userProperties: [
+                  ["a", "1"],
+                  ["a", "2"]
+                ],
+                sessionExpiryInterval: 30
+              }
+            })
+          )
+          yield* raw.send({
+            _tag: "Subscribe",
+            packetId: 1,
+            subscriptions: [{ topicFilter: "x/#", qos: 2, noLocal: true }]
+          })
+          yield* raw.send({
+            _tag: "Publish",
+            topic: "x/1",
+            payload: new Uint8Array([0xff, 0]),
+            qos: 2,
+            packetId: 7,
+            retain: true,
+            dup: false
+          })
+          yield* raw.next
+          yield* raw.next
+          yield* raw.next
+          return yield* server.events.pipe(
+            Stream.filter((e) => e._tag === "PacketReceived" || e._tag === "PacketSent"),
+            Stream.take(6),
+            Stream.runCollect
+          )
+        })
+      )
+      const entries = (yield* readAll(`${dir}/all.jsonl`)).filter((e) => e._tag === "Packet")
+      assert.deepStrictEqual(
+        entries.slice(0, 6).map((e) => (e as { packet: unknown }).packet),
+        events.map((e) => (e as { packet: unknown }).packet)
+      )
+      const binary = entries.find((e) => (e as { packet: { _tag: string } }).packet._tag === "Publish")!
+      assert.deepStrictEqual((binary as { payload?: unknown }).payload, { length: 2 })
+    })
+  )
+
+  it.live("a {id} placeholder never lets a client id escape the dump directory", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const ids = ["../../escape", "a/b", "..", "x".repeat(300), "sp ace\\"]
+      yield* withDumps(dir, { dumps: ["client-{id}.jsonl"] }, (server) =>
+        Effect.forEach(ids, (clientId) => connectClient(server, { clientId }), { discard: true })
+      )
+      const files = Fs.readdirSync(dir)
+      assert.strictEqual(files.length, ids.length)
+      for (const file of files) {
+        assert.match(file, /^client-[A-Za-z0-9_%~-]+\.jsonl$/)
+        assert.isAtMost(file.length, 150)
+      }
+      assert.include(files, "client-%2e%2e%2f%2e%2e%2fescape.jsonl")
+      assert.deepStrictEqual(
+        Fs.readdirSync(Path.dirname(dir)).filter((f) => f === "escape.jsonl"),
+        []
+      )
+    })
+  )
+
+  it.live("appends to existing files", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      Fs.writeFileSync(`${dir}/all.jsonl`, "")
+      for (const id of ["first", "second"]) {
+        yield* withDumps(dir, { dumps: ["all.jsonl"] }, (server) => connectClient(server, { clientId: id }))
+      }
+      const clientIds = (yield* readAll(`${dir}/all.jsonl`)).flatMap((e) =>
+        "clientId" in e && e.clientId ? [e.clientId] : []
+      )
+      assert.includeMembers(clientIds, ["first", "second"])
+    })
+  )
+
+  it.live("when the server stops mid-stream, the dump has an entry for every packet counted", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const stats = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const server = yield* MqttServer.make({ ports: 0, dumpPrefix: `${dir}/`, dumps: ["all.jsonl"] })
+          const client = yield* connectClient(server, { clientId: "busy" })
+          yield* call((cb) => client.subscribe("load", { qos: 1 }, cb))
+          for (let i = 0; i < 200; i++) client.publish("load", `message ${i}`, { qos: 1 })
+          // Stop once 50 of the 200 publishes have arrived: the rest are still in flight.
+          yield* collect(server, ServerEvent.isPacket("PacketReceived", "Publish"), 50)
+          return yield* server.stop
+        })
+      )
+      const entries = yield* readAll(`${dir}/all.jsonl`)
+      const packets = entries.filter((e) => e._tag === "Packet").length
+      assert.isAbove(stats.packetsIn, 50)
+      assert.strictEqual(packets, stats.packetsIn + stats.packetsOut)
+    })
+  )
+
+  it.effect("a bad line fails with the file, the line number and the problem", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const file = `${dir}/bad.jsonl`
+      Fs.writeFileSync(
+        file,
+        '{"_tag":"ConnectionOpened","time":"2026-01-01T00:00:00.000000Z","connection":0,"remoteAddress":"::1","remotePort":1}\n{"_tag":"Packet"}\n'
+      )
+      const error = yield* Effect.flip(readAll(file))
+      assert.strictEqual(error._tag, "DumpReadError")
+      assert.strictEqual(error.line, 2)
+      assert.include(error.message, `${file}:2:`)
+    })
+  )
+
+  it("ships the JSON Schema generated from the format", () => {
+    const shipped = JSON.parse(Fs.readFileSync(Path.join(import.meta.dirname, "../dump.schema.json"), "utf8"))
+    assert.deepStrictEqual(shipped, JSON.parse(JSON.stringify(Dump.jsonSchema())))
+  })
+})
+
+describe("payload decoding", () => {
+  const decoded = (
+    dumpDecode: Parameters<typeof MqttServer.make>[0] extends infer C
+      ? C extends { dumpDecode?: infer D }
+        ? D
+        : never
+      : never,
+    payload: Uint8Array
+  ) =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      yield* withDumps(dir, { dumps: ["all.jsonl"], dumpDecode }, (server) =>
+        Effect.gen(function* () {
+          const raw = yield* rawClient(server)
+          yield* raw.send(connectPacket({ clientId: "d" }))
+          yield* raw.send({ _tag: "Publish", topic: "t", payload, qos: 1, packetId: 1, retain: false, dup: false })
+          yield* raw.next
+          yield* raw.next
+        })
+      )
+      const entry = (yield* readAll(`${dir}/all.jsonl`)).find((e) => e._tag === "Packet" && e.packet._tag === "Publish")
+      return (entry as { payload: Dump.Payload }).payload
+    })
+
+  it.live("built-in decoders: hex, base64, json, utf8", () =>
+    Effect.gen(function* () {
+      assert.strictEqual((yield* decoded("hex", new Uint8Array([0xde, 0xad]))).decoded, "dead")
+      assert.strictEqual((yield* decoded("base64", text("hi"))).decoded, "aGk=")
+      assert.deepStrictEqual((yield* decoded("json", text("[1,2]"))).decoded, [1, 2])
+      assert.strictEqual((yield* decoded("json", text("nope"))).decodeError, "not valid JSON")
+      assert.strictEqual((yield* decoded("utf8", new Uint8Array([0xff]))).decodeError, "not valid UTF-8")
+    })
+  )
+
+  it.live("an external command: payload on stdin, JSON or text on stdout", () =>
+    Effect.gen(function* () {
+      assert.deepStrictEqual((yield* decoded({ command: "cat" }, text('{"a":1}'))).decoded, { a: 1 })
+      assert.strictEqual((yield* decoded({ command: "tr a-z A-Z" }, text("shout"))).decoded, "SHOUT")
+    })
+  )
+
+  it.live("a failing, complaining or hanging command becomes the entry's error; the entry is kept", () =>
+    Effect.gen(function* () {
+      assert.strictEqual((yield* decoded({ command: "exit 3" }, text("x"))).decodeError, "decoder failed (exit code 3)")
+      assert.include((yield* decoded({ command: "echo oops >&2; cat" }, text("x"))).decodeError, "oops")
+      const hung = yield* decoded({ command: "sleep 5", timeout: 200 }, text("x"))
+      assert.deepStrictEqual(hung, { length: 1, utf8: "x", decodeError: "decoder timed out after 200 ms" })
+    })
+  )
+
+  it.live("a decoding function (library users)", () =>
+    Effect.gen(function* () {
+      const payload = yield* decoded(
+        (bytes, context) => Effect.succeed({ topic: context.topic, sum: bytes.reduce((a, b) => a + b, 0) }),
+        new Uint8Array([1, 2, 3])
+      )
+      assert.deepStrictEqual(payload.decoded, { topic: "t", sum: 6 })
+      const failing = yield* decoded(() => Effect.fail(new Error("bad frame")), new Uint8Array([1]))
+      assert.strictEqual(failing.decodeError, "bad frame")
+    })
+  )
+})
