@@ -10,12 +10,13 @@ const root = fileURLToPath(new URL(".", import.meta.url))
 /** Tests import sibling packages from their sources, so no build is needed first. */
 const alias = [{ find: /^@mqttest\/([a-z-]+)$/, replacement: `${root}packages/$1/src/index.ts` }]
 
-const project = (name: string): TestProjectConfiguration => ({
+const project = (name: string, extra: { readonly globalSetup?: string } = {}): TestProjectConfiguration => ({
   resolve: { alias },
   test: {
     name,
     root: `${root}packages/${name}`,
-    include: ["test/**/*.test.ts"]
+    include: ["test/**/*.test.ts"],
+    ...(extra.globalSetup !== undefined ? { globalSetup: [extra.globalSetup] } : {})
   }
 })
 
@@ -23,5 +24,7 @@ export const projects: Array<TestProjectConfiguration> = [
   project("codec"),
   project("session"),
   project("behavior"),
-  project("server")
+  project("server"),
+  // The CLI tests spawn the real bundle: rebuild it from the sources first.
+  project("cli", { globalSetup: `${root}packages/cli/test/setup.ts` })
 ]

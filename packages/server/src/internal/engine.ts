@@ -287,16 +287,17 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
       events: hub.stream,
       send: (connection, packet) => Effect.map(find(connection), (conn) => conn.send(packet)),
       publish: (topic, payload, options) =>
-        Effect.sync(() =>
-          Routing.publish(broker, {
-            topic,
-            payload: typeof payload === "string" ? textEncoder.encode(payload) : payload,
-            qos: options?.qos ?? 0,
-            retain: options?.retain ?? false,
-            properties: options?.properties,
-            publisher: undefined,
-            receivedAt: now()
-          })
+        Effect.sync(
+          () =>
+            void Routing.publish(broker, {
+              topic,
+              payload: typeof payload === "string" ? textEncoder.encode(payload) : payload,
+              qos: options?.qos ?? 0,
+              retain: options?.retain ?? false,
+              properties: options?.properties,
+              publisher: undefined,
+              receivedAt: now()
+            })
         ),
       disconnect: (connection, reasonCode) =>
         Effect.map(find(connection), (conn) => broker.close(conn, "ServerDisconnect", reasonCode ?? 0x98)),

@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+// The mqttest command: runs the single-file bundle that `npm ci` / `npm install` builds
+// (the repository's `prepare` script, scripts/bundle-cli.js).
+import { existsSync } from "node:fs"
+
+const bundle = new URL("../dist/mqttest.mjs", import.meta.url)
+if (!existsSync(bundle)) {
+  process.stderr.write(
+    "mqttest: the CLI bundle is missing; run `npm install` (or `node scripts/bundle-cli.js`) at the repository root\n"
+  )
+  process.exit(1)
+}
+await import(bundle.href)

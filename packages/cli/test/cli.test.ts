@@ -1,0 +1,273 @@
+/**
+ * The real CLI, spawned as a process, driven as a test harness in another
+ * language would: read the first stdout line, connect, talk JSON lines.
+ */
+
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import * as Readline from "node:readline"
+import { Dump, ServerEvent } from "@mqttest/server"
+import { Effect, Schema, Stream } from "effect"
+import mqtt from "mqtt"
+import { afterEach, assert, describe, test } from "vitest"
+
+const bin = Path.resolve(import.meta.dirname, "../bin/mqttest.js")
+const decodeEvent = Schema.decodeUnknownSync(Schema.toCodecJson(ServerEvent.ServerEvent))
+
+interface Cli {
+  readonly proc: ChildProcess.ChildProcess
+  /** The next stdout line. */
+  readonly line: () => Promise<string>
+  readonly stderr: () => string
+  readonly exit: Promise<number>
+  readonly send: (line: string) => void
+}
+
+const running: Array<Cli> = []
+afterEach(() => {
+  for (const cli of running.splice(0)) cli.proc.kill("SIGKILL")
+})
+
+const spawnCli = (args: ReadonlyArray<string>): Cli => {
+  const proc = ChildProcess.spawn(process.execPath, [bin, ...args], { stdio: ["pipe", "pipe", "pipe"] })
+  const pending: Array<string> = []
+  const waiters: Array<(line: string) => void> = []
+  Readline.createInterface({ input: proc.stdout! }).on("line", (line) => {
+    const waiter = waiters.shift()
+    if (waiter) waiter(line)
+    else pending.push(line)
+  })
+  let stderr = ""
+  proc.stderr!.on("data", (chunk) => {
+    stderr += chunk
+  })
+  const exit = new Promise<number>((resolve) => proc.on("exit", (code) => resolve(code ?? -1)))
+  const cli: Cli = {
+    proc,
+    line: () => {
+      const next = pending.shift()
+      return next !== undefined ? Promise.resolve(next) : new Promise((resolve) => waiters.push(resolve))
+    },
+    stderr: () => stderr,
+    exit,
+    send: (line) => proc.stdin!.write(`${line}\n`)
+  }
+  running.push(cli)
+  return cli
+}
+
+/** Spawns the CLI and reads its startup line. */
+const start = async (args: ReadonlyArray<string>) => {
+  const cli = spawnCli(["--ports", "0", ...args])
+  const startup = JSON.parse(await cli.line()) as { host: string; port: number; url: string }
+  return { cli, ...startup }
+}
+
+/** The next stdout line that is an event matching the predicate. */
+const nextEvent = async <E extends ServerEvent.ServerEvent>(
+  cli: Cli,
+  predicate: (e: ServerEvent.ServerEvent) => e is E
+) => {
+  while (true) {
+    const json = JSON.parse(await cli.line())
+    if (!("_tag" in json)) continue
+    const event = decodeEvent(json)
+    if (predicate(event)) return event
+  }
+}
+
+const tempDir = () => Fs.mkdtempSync(Path.join(Os.tmpdir(), "mqttest-cli-"))
+
+describe("mqttest CLI", () => {
+  test("prints the bound address as its first stdout line, serves, and exits 0 on SIGTERM", async () => {
+    const { cli, host, port, url } = await start([])
+    assert.strictEqual(host, "127.0.0.1")
+    assert.strictEqual(url, `mqtt://127.0.0.1:${port}`)
+    const client = await mqtt.connectAsync(url, { clientId: "c", reconnectPeriod: 0 })
+    await client.subscribeAsync("t", { qos: 1 })
+    await client.endAsync()
+    cli.proc.kill("SIGTERM")
+    assert.strictEqual(await cli.exit, 0)
+  })
+
+  test("--events writes every event as a JSON line with the library's Schema", async () => {
+    const { cli, url } = await start(["--events"])
+    const listening = await nextEvent(cli, ServerEvent.is("Listening"))
+    assert.isAbove(listening.port, 0)
+    const client = await mqtt.connectAsync(url, { clientId: "ev", reconnectPeriod: 0 })
+    const connect = await nextEvent(cli, ServerEvent.isPacket("PacketReceived", "Connect"))
+    assert.strictEqual(connect.packet.clientId, "ev")
+    await client.endAsync()
+    const closed = await nextEvent(cli, ServerEvent.is("ConnectionClosed"))
+    assert.strictEqual(closed.reason, "ClientDisconnect")
+    cli.proc.kill("SIGINT")
+    const stopped = await nextEvent(cli, ServerEvent.is("ServerStopped"))
+    assert.strictEqual(stopped.stats.connections, 1)
+    assert.strictEqual(await cli.exit, 0)
+  })
+
+  test("--control stdin: commands in, one answer each out", async () => {
+    const { cli, url } = await start(["--control", "stdin"])
+    const client = await mqtt.connectAsync(url, { clientId: "ctl", reconnectPeriod: 0 })
+    await client.subscribeAsync("news", { qos: 1 })
+    const message = new Promise<string>((resolve) => client.once("message", (_t, payload) => resolve(`${payload}`)))
+    cli.send(JSON.stringify({ id: 1, cmd: "publish", topic: "news", payload: "hello", qos: 1 }))
+    assert.deepStrictEqual(JSON.parse(await cli.line()), { reply: 1, ok: true })
+    assert.strictEqual(await message, "hello")
+    cli.send(JSON.stringify({ id: "s", cmd: "stats" }))
+    const stats = JSON.parse(await cli.line())
+    assert.strictEqual(stats.reply, "s")
+    assert.strictEqual(stats.result.openConnections, 1)
+    cli.send(JSON.stringify({ id: 2, cmd: "configure", config: { ackDelay: 10 } }))
+    assert.deepStrictEqual(JSON.parse(await cli.line()), { reply: 2, ok: true })
+    cli.send(JSON.stringify({ id: 3, cmd: "send", connection: 0, packet: { _tag: "Pingresp" } }))
+    assert.deepStrictEqual(JSON.parse(await cli.line()), { reply: 3, ok: true })
+    cli.send(JSON.stringify({ id: 4, cmd: "explode" }))
+    const bad = JSON.parse(await cli.line())
+    assert.deepStrictEqual([bad.reply, bad.ok], [4, false])
+    cli.send(JSON.stringify({ id: 5, cmd: "disconnect", connection: 9 }))
+    assert.include(JSON.parse(await cli.line()).error, "connection 9 is not open")
+    const closed = new Promise<void>((resolve) => client.once("close", () => resolve()))
+    cli.send(JSON.stringify({ id: 6, cmd: "disconnect", connection: 0 }))
+    assert.deepStrictEqual(JSON.parse(await cli.line()), { reply: 6, ok: true })
+    await closed
+    await client.endAsync(true)
+    cli.send(JSON.stringify({ id: 7, cmd: "stop" }))
+    const stopped = JSON.parse(await cli.line())
+    assert.deepStrictEqual([stopped.reply, stopped.ok, stopped.result.connections], [7, true, 1])
+    assert.strictEqual(await cli.exit, 0)
+  })
+
+  test("behaviour flags: --idprefix refuses, --max-pkt closes, --max-connect stops", async () => {
+    const { cli, url } = await start(["--idprefix", "ok-", "--max-pkt", "2", "--max-connect", "2"])
+    const refused = await mqtt.connectAsync(url, { clientId: "nope", reconnectPeriod: 0 }).then(
+      () => "connected",
+      (error: Error) => error.message
+    )
+    assert.match(refused, /Identifier rejected/i)
+    const client = await mqtt.connectAsync(url, { clientId: "ok-1", reconnectPeriod: 0 })
+    const closed = new Promise<void>((resolve) => client.once("close", () => resolve()))
+    client.publish("t", "second packet closes the connection")
+    await closed
+    client.end(true)
+    assert.strictEqual(await cli.exit, 0)
+  })
+
+  test("--config file with flags overriding it; MQTT 5 capability flags", async () => {
+    const dir = tempDir()
+    const file = Path.join(dir, "mqttest.json")
+    Fs.writeFileSync(file, JSON.stringify({ ports: 1, capabilities: { receiveMaximum: 7 } }))
+    try {
+      const cli = spawnCli(["--config", file, "--ports", "0", "--max-qos", "1", "--events"])
+      const { url } = JSON.parse(await cli.line())
+      const client = await mqtt.connectAsync(url, { clientId: "v5", protocolVersion: 5, reconnectPeriod: 0 })
+      const connack = await nextEvent(cli, ServerEvent.isPacket("PacketSent", "Connack"))
+      assert.deepStrictEqual(connack.packet.properties, { receiveMaximum: 7, maximumQoS: 1, topicAliasMaximum: 10 })
+      await client.endAsync()
+      cli.proc.kill("SIGTERM")
+      assert.strictEqual(await cli.exit, 0)
+    } finally {
+      Fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  test("SIGTERM during traffic: the dump has an entry for every packet of the final stats", async () => {
+    const dir = tempDir()
+    try {
+      const { cli, url } = await start(["--dumps", `${dir}/all.jsonl`, "--events"])
+      const client = await mqtt.connectAsync(url, { clientId: "busy", reconnectPeriod: 0 })
+      await client.subscribeAsync("load", { qos: 1 })
+      for (let i = 0; i < 300; i++) client.publish("load", `m${i}`, { qos: 1 })
+      for (let seen = 0; seen < 40; ) {
+        await nextEvent(cli, ServerEvent.isPacket("PacketReceived", "Publish"))
+        seen++
+      }
+      cli.proc.kill("SIGTERM")
+      const stopped = await nextEvent(cli, ServerEvent.is("ServerStopped"))
+      assert.strictEqual(await cli.exit, 0)
+      client.end(true)
+      const entries = await Effect.runPromise(Stream.runCollect(Dump.read(`${dir}/all.jsonl`)))
+      const packets = entries.filter((e) => e._tag === "Packet").length
+      assert.isAbove(stopped.stats.packetsIn, 40)
+      assert.strictEqual(packets, stopped.stats.packetsIn + stopped.stats.packetsOut)
+    } finally {
+      Fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe("mqttest CLI exit codes and errors", () => {
+  const run = async (args: ReadonlyArray<string>) => {
+    const cli = spawnCli(args)
+    const code = await cli.exit
+    return { code, stderr: cli.stderr() }
+  }
+
+  test("2 for a bad flag value, naming the flag and what was expected, without a stack trace", async () => {
+    const { code, stderr } = await run(["--ack-delay", "abc"])
+    assert.strictEqual(code, 2)
+    assert.include(stderr, "--ack-delay: expected an integer")
+    assert.notInclude(stderr, "    at ")
+  })
+
+  test("2 for a port range that ends before it starts", async () => {
+    const { code, stderr } = await run(["--ports", "2000-1883"])
+    assert.strictEqual(code, 2)
+    assert.include(stderr, "ends before it starts")
+  })
+
+  test("2 for a config file with an unknown key or a wrong type, naming them", async () => {
+    const dir = tempDir()
+    try {
+      Fs.writeFileSync(`${dir}/a.json`, JSON.stringify({ ackDelya: 5 }))
+      Fs.writeFileSync(`${dir}/b.json`, JSON.stringify({ maxPackets: "x" }))
+      const unknown = await run(["--config", `${dir}/a.json`])
+      assert.strictEqual(unknown.code, 2)
+      assert.include(unknown.stderr, "ackDelya")
+      const wrong = await run(["--config", `${dir}/b.json`])
+      assert.strictEqual(wrong.code, 2)
+      assert.include(wrong.stderr, "maxPackets")
+    } finally {
+      Fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  test("2 for an unknown flag", async () => {
+    assert.strictEqual((await run(["--no-such-flag"])).code, 2)
+  })
+
+  test("3 when no port of the range can be bound", async () => {
+    const blocker = Net.createServer()
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", () => resolve()))
+    const port = (blocker.address() as Net.AddressInfo).port
+    try {
+      const { code, stderr } = await run(["--ports", `${port}`])
+      assert.strictEqual(code, 3)
+      assert.include(stderr, `cannot listen on 127.0.0.1 at port ${port}`)
+    } finally {
+      blocker.close()
+    }
+  })
+
+  test("--help documents the flags and exit codes; --version prints the version", async () => {
+    const help = spawnCli(["--help"])
+    const lines: Array<string> = []
+    const done = help.exit
+    const reader = (async () => {
+      for (;;) lines.push(await help.line())
+    })()
+    assert.strictEqual(await done, 0)
+    void reader
+    const text = lines.join("\n")
+    for (const flag of ["--ports", "--ack-timeouts", "--dumps", "--max-pkt", "--session-expire", "--control"]) {
+      assert.include(text, flag)
+    }
+    assert.include(text, "Exit codes")
+    const version = spawnCli(["--version"])
+    assert.include(await version.line(), "0.1.0")
+    assert.strictEqual(await version.exit, 0)
+  })
+})
