@@ -23,8 +23,17 @@ export const version = "0.1.0"
 /** Exit codes. @since 0.1.0 */
 export const ExitCode = { Ok: 0, Internal: 1, Usage: 2, Listen: 3 } as const
 
-const writeOut = (line: string) => Effect.sync(() => void process.stdout.write(`${line}\n`))
-const writeErr = (line: string) => Effect.sync(() => void process.stderr.write(`mqttest: ${line}\n`))
+/** Writes a stdout line, waiting when the pipe is full (a slow reader slows the writer, nothing is lost). */
+const writeOut = (line: string) =>
+  Effect.callback<void>((resume) => {
+    if (process.stdout.write(`${line}\n`)) resume(Effect.void)
+    else process.stdout.once("drain", () => resume(Effect.void))
+  })
+const writeErr = (line: string) =>
+  Effect.callback<void>((resume) => {
+    if (process.stderr.write(`mqttest: ${line}\n`)) resume(Effect.void)
+    else process.stderr.once("drain", () => resume(Effect.void))
+  })
 
 const encodeEvent = Schema.encodeSync(Schema.toCodecJson(ServerEvent.ServerEvent))
 

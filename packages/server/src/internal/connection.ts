@@ -20,6 +20,8 @@ export interface ConnectionIO {
   readonly write: (item: Outgoing) => void
   /** Forks an effect that lives as long as the connection. */
   readonly fork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
+  /** Closes the socket at once, dropping unwritten output. */
+  readonly destroy: () => void
 }
 
 export class Connection {

@@ -244,13 +244,16 @@ export const make = (
       Queue.endUnsafe(queue)
       return Fiber.await(fiber).pipe(
         Effect.andThen(
-          Effect.forEach(
-            [...files.values()],
-            (handle) =>
-              Effect.promise(() => handle.sync().catch(() => undefined)).pipe(
-                Effect.andThen(Effect.promise(() => handle.close().catch(() => undefined)))
-              ),
-            { discard: true }
+          // The list is taken once the writer is done: it may have opened files while draining.
+          Effect.suspend(() =>
+            Effect.forEach(
+              [...files.values()],
+              (handle) =>
+                Effect.promise(() => handle.sync().catch(() => undefined)).pipe(
+                  Effect.andThen(Effect.promise(() => handle.close().catch(() => undefined)))
+                ),
+              { discard: true }
+            )
           )
         ),
         Effect.andThen(Effect.sync(() => files.clear()))

@@ -115,7 +115,11 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
           nextConnection++,
           net.remoteAddress ?? "",
           net.remotePort ?? 0,
-          { write: (item) => void Queue.offerUnsafe(outbox, item), fork: (effect) => fork(effect) },
+          {
+            write: (item) => void Queue.offerUnsafe(outbox, item),
+            fork: (effect) => fork(effect),
+            destroy: () => void net.destroy()
+          },
           now()
         )
         broker.connections.set(conn.id, conn)
@@ -261,7 +265,17 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
             if (broker.connections.size > 0) {
               allClosed = yield* Deferred.make<void>()
               for (const conn of broker.connections.values()) broker.close(conn, "ServerStopped", 0x8b)
-              yield* Deferred.await(allClosed)
+              // A peer that does not read cannot hold the stop up: after a grace period its socket is destroyed.
+              const waiting = allClosed
+              yield* Deferred.await(waiting).pipe(
+                Effect.timeoutOrElse({
+                  duration: Duration.seconds(2),
+                  orElse: () =>
+                    Effect.sync(() => {
+                      for (const conn of broker.connections.values()) conn.io.destroy()
+                    }).pipe(Effect.andThen(Deferred.await(waiting)))
+                })
+              )
             }
             yield* Scope.close(listenerScope, Exit.void)
             const stats = broker.stats()
