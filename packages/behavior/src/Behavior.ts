@@ -9,6 +9,7 @@
  */
 import { Schema } from "effect"
 import { Delay } from "./Delay.js"
+import { Network, PacketFaults, PacketIds } from "./Fault.js"
 
 const Millis = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 const ReasonCode = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 255 }))
@@ -121,7 +122,13 @@ export const Behavior = Schema.Struct({
   /** Refuse publishes to matching topics. */
   refusePublish: Schema.optionalKey(Refusal),
   /** Refuse unsubscribes from matching topic filters. */
-  refuseUnsubscribe: Schema.optionalKey(Refusal)
+  refuseUnsubscribe: Schema.optionalKey(Refusal),
+  /** Faults on packets the server sends (drop, duplicate, spurious, reorder, redeliver, QoS upgrade). */
+  packetFaults: Schema.optionalKey(PacketFaults),
+  /** Packet identifier strategy for server → client publishes. */
+  packetIds: Schema.optionalKey(PacketIds),
+  /** Network impairments on what the server writes. */
+  network: Schema.optionalKey(Network)
 })
 /** @since 0.1.0 */
 export type Behavior = typeof Behavior.Type
@@ -160,6 +167,9 @@ export const BehaviorConfig = Schema.Struct({
   refuseSubscribe: perConnection(Refusal),
   refusePublish: perConnection(Refusal),
   refuseUnsubscribe: perConnection(Refusal),
+  packetFaults: perConnection(PacketFaults),
+  packetIds: perConnection(PacketIds),
+  network: perConnection(Network),
   /** Client id rules; the first that matches wins. */
   rules: Schema.optionalKey(Schema.Array(Rule)),
   /** Seed of every random delay, so a run can be reproduced. Default 0. */

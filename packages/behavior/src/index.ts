@@ -9,3 +9,5 @@
 export * as Behavior from "./Behavior.js"
 /** @since 0.1.0 */
 export * as Delay from "./Delay.js"
+/** @since 0.1.0 */
+export * as Fault from "./Fault.js"

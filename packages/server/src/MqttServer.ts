@@ -54,6 +54,22 @@ export class MqttServer extends Context.Service<
      */
     readonly disconnect: (connection: number, reasonCode?: number) => Effect.Effect<void, ConnectionNotFound>
     /**
+     * Blackholes a connection (or all): the server stops reading and writing it
+     * but keeps the socket open — the half-dead peer only a client's keep alive
+     * detects. Emits `FaultInjected`.
+     */
+    readonly blackhole: (target: number | "all") => Effect.Effect<void, ConnectionNotFound>
+    /**
+     * Goes offline: drops every connection (FIN, or RST with `reset`) and
+     * refuses new ones, for `duration` ms or until `goOnline`.
+     */
+    readonly goOffline: (options?: {
+      readonly duration?: number | undefined
+      readonly reset?: boolean | undefined
+    }) => Effect.Effect<void>
+    /** Listens again (on the same port) after `goOffline`. */
+    readonly goOnline: Effect.Effect<void, ListenError>
+    /**
      * Changes behaviour options at runtime (any subset of the config's
      * behaviour options): new connections use them at once, live connections
      * from their next packet. Emits `BehaviorChanged`.

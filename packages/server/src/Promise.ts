@@ -32,6 +32,12 @@ export interface Handle {
   readonly publish: (topic: string, payload: Uint8Array | string, options?: MqttServer.PublishOptions) => Promise<void>
   readonly disconnect: (connection: number, reasonCode?: number) => Promise<void>
   readonly stats: () => Promise<Stats>
+  /** Drops every connection and refuses new ones (see `MqttServer.goOffline`). */
+  readonly goOffline: (options?: { readonly duration?: number; readonly reset?: boolean }) => Promise<void>
+  /** Listens again after `goOffline`. */
+  readonly goOnline: () => Promise<void>
+  /** Blackholes a connection or all of them (see `MqttServer.blackhole`). */
+  readonly blackhole: (target: number | "all") => Promise<void>
   /** Changes behaviour options at runtime (see `MqttServer.configure`). */
   readonly configure: (update: Behavior.BehaviorConfig) => Promise<void>
   /** Stops the server (idempotent) and resolves with the final statistics. */
@@ -68,6 +74,9 @@ export const start = (config: Config.MqttestConfig = {}): Promise<Handle> =>
         disconnect: (connection, reasonCode) => run(server.disconnect(connection, reasonCode)),
         stats: () => run(server.stats),
         configure: (update) => run(server.configure(update)),
+        blackhole: (target) => run(server.blackhole(target)),
+        goOffline: (options) => run(server.goOffline(options)),
+        goOnline: () => run(server.goOnline),
         stop,
         finished: run(server.finished),
         [Symbol.asyncDispose]: () => stop().then(() => undefined)

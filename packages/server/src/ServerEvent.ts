@@ -83,6 +83,8 @@ export const CloseReason = Schema.Literals([
   "MaxPackets",
   /** The `maxTime` behaviour. */
   "MaxTime",
+  /** The server went offline. */
+  "Offline",
   "ServerStopped"
 ])
 /** @since 0.1.0 */

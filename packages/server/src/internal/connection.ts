@@ -6,7 +6,7 @@
 import type { Behavior, Delay } from "@mqttest/behavior"
 import type { Packet } from "@mqttest/codec"
 import type { Session } from "@mqttest/session"
-import type { Effect, Fiber } from "effect"
+import type { Effect, Fiber, Random } from "effect"
 import type { CloseReason, Counters } from "../ServerEvent.js"
 
 /** What the connection loop writes: a packet, or the end of the connection. */
@@ -22,6 +22,8 @@ export interface ConnectionIO {
   readonly fork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
   /** Closes the socket at once, dropping unwritten output. */
   readonly destroy: () => void
+  /** Closes the socket with a TCP RST. */
+  readonly reset: () => void
 }
 
 export class Connection {
@@ -69,6 +71,14 @@ export class Connection {
   /** Set by the `maxPackets` behaviour: later packets are received but not handled. */
   stopHandling = false
   maxTimeTimer: Fiber.Fiber<unknown, unknown> | undefined
+  /** Occurrences of each packet fault (by index) on this connection. */
+  readonly faultCounts = new Map<number, number>()
+  /** Packets held back by a `reorder` fault, by packet type. */
+  readonly reordered = new Map<string, Packet.Packet>()
+  /** Seeded random source of this connection's faults. */
+  random: Random.Random | undefined
+  /** A blackholed connection is neither read nor written any more. */
+  blackholed = false
   readonly counters: { -readonly [K in keyof Counters]: number } = {
     packetsIn: 0,
     packetsOut: 0,

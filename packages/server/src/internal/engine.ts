@@ -16,6 +16,7 @@ import { Broker, type EventInput } from "./broker.js"
 import { CLOSE, Connection, type Outgoing } from "./connection.js"
 import * as Dumper from "./dumper.js"
 import * as EventHub from "./events.js"
+import * as Faults from "./faults.js"
 import { dispatch } from "./handlers/index.js"
 import { listen } from "./listener.js"
 import { prepare } from "./outgoing.js"
@@ -42,6 +43,12 @@ export interface Engine {
   readonly send: (connection: number, packet: Packet.Packet) => Effect.Effect<void, ConnectionNotFound>
   readonly publish: (topic: string, payload: Uint8Array | string, options?: PublishOptions) => Effect.Effect<void>
   readonly disconnect: (connection: number, reasonCode?: number) => Effect.Effect<void, ConnectionNotFound>
+  readonly blackhole: (target: number | "all") => Effect.Effect<void, ConnectionNotFound>
+  readonly goOffline: (options?: {
+    readonly duration?: number | undefined
+    readonly reset?: boolean | undefined
+  }) => Effect.Effect<void>
+  readonly goOnline: Effect.Effect<void, ListenError>
   readonly configure: (update: Behavior.BehaviorConfig) => Effect.Effect<void, Schema.SchemaError>
   readonly stop: Effect.Effect<Stats>
   readonly stats: Effect.Effect<Stats>
@@ -77,7 +84,7 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
     const broker = new Broker({ config, now, emit, fork: (effect) => forkServer(effect) })
 
     // ----------------------------------------------------------- listener
-    const listenerScope = yield* Scope.fork(serverScope)
+    let listenerScope = yield* Scope.fork(serverScope)
     const server = yield* listen(config.host, config.ports.from, config.ports.to, listenerScope)
     const address = server.address
     const host = address._tag === "UnixPathAddress" ? address.path : NetAddress.formatIp(address.address)
@@ -118,7 +125,8 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
           {
             write: (item) => void Queue.offerUnsafe(outbox, item),
             fork: (effect) => fork(effect),
-            destroy: () => void net.destroy()
+            destroy: () => void net.destroy(),
+            reset: () => void net.resetAndDestroy()
           },
           now()
         )
@@ -147,7 +155,13 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
         const writer = yield* socket.writer
         const writeLoop = Effect.gen(function* () {
           while (true) {
-            const items = yield* Queue.takeAll(outbox)
+            let items: Array<Outgoing> = yield* Queue.takeAll(outbox)
+            const coalesce = broker.behavior(conn).network?.coalesce
+            if (coalesce !== undefined && coalesce > 0 && !items.includes(CLOSE)) {
+              // Coalescing: wait, then write everything queued meanwhile in one go.
+              yield* Effect.sleep(Duration.millis(coalesce))
+              if (Queue.sizeUnsafe(outbox) > 0) items = [...items, ...(yield* Queue.takeAll(outbox))]
+            }
             const chunks: Array<Uint8Array> = []
             const sent: Array<Packet.Packet> = []
             let close = false
@@ -156,17 +170,23 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
                 close = true
                 break
               }
-              const packet = prepare(conn, item, config.assignTopicAliases)
-              const encoded = Encoder.encode(packet, conn.level, { maxPacketSize: conn.clientMaximumPacketSize })
-              if (encoded._tag === "Failure") {
-                notSent(conn, packet, encoded.failure)
-                continue
+              // A blackholed connection writes nothing more.
+              if (conn.blackholed) continue
+              const prepared = prepare(conn, item, config.assignTopicAliases)
+              for (const packet of Faults.applyPacketFaults(broker, conn, prepared)) {
+                const encoded = Encoder.encode(packet, conn.level, { maxPacketSize: conn.clientMaximumPacketSize })
+                if (encoded._tag === "Failure") {
+                  notSent(conn, packet, encoded.failure)
+                  continue
+                }
+                chunks.push(encoded.success)
+                sent.push(packet)
+                conn.counters.bytesOut += encoded.success.length
               }
-              chunks.push(encoded.success)
-              sent.push(packet)
-              conn.counters.bytesOut += encoded.success.length
             }
-            if (chunks.length > 0) yield* writer.writeAll(chunks as [Uint8Array, ...Array<Uint8Array>])
+            if (chunks.length > 0) {
+              yield* Faults.writeImpaired(broker, conn, writer, chunks as [Uint8Array, ...Array<Uint8Array>])
+            }
             for (const packet of sent) {
               conn.counters.packetsOut++
               emit({
@@ -176,7 +196,11 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
                 packet
               })
             }
-            if (close) return
+            if (close) {
+              // RST instead of FIN, when the test asks for it.
+              if (broker.behavior(conn).network?.close === "rst") net.resetAndDestroy()
+              return
+            }
           }
         }).pipe(Effect.ensuring(Deferred.succeed(closed, undefined)))
         fork(writeLoop)
@@ -201,6 +225,8 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
             for (const chunk of chunks) {
               const bytes = typeof chunk === "string" ? textEncoder.encode(chunk) : chunk
               conn.counters.bytesIn += bytes.length
+              // A blackholed connection reads on (to notice the client leaving) but handles nothing.
+              if (conn.blackholed) continue
               const parsed = parser.push(bytes)
               for (const packet of parsed.packets) {
                 if (conn.closing !== undefined) break
@@ -231,8 +257,16 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
               ? "ClientClosed"
               : "SocketError"
         } else {
-          // Let the writer flush what was queued before the close.
-          yield* Deferred.await(closed)
+          // Let the writer flush what was queued before the close, unless the socket is gone already.
+          yield* Effect.raceFirst(
+            Deferred.await(closed),
+            Effect.callback<void>((resume) => {
+              if (net.destroyed) return resume(Effect.void)
+              const onClose = () => resume(Effect.void)
+              net.once("close", onClose)
+              return Effect.sync(() => void net.off("close", onClose))
+            })
+          )
         }
       }).pipe(
         Effect.scoped,
@@ -244,7 +278,52 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
       )
 
     // The Node socket server adds each connection's NetSocket to the handler's context itself.
-    yield* Effect.forkIn(server.run(handle as (socket: Socket.Socket) => Effect.Effect<void>), listenerScope)
+    const serve = (socketServer: typeof server, scope: Scope.Scope) =>
+      Effect.forkIn(socketServer.run(handle as (socket: Socket.Socket) => Effect.Effect<void>), scope)
+    yield* serve(server, listenerScope)
+
+    // Going offline closes the listener (new clients are refused) after dropping every connection.
+    let offline = false
+    const goOnline: Effect.Effect<void, ListenError> = Effect.suspend(() => {
+      if (!offline || state !== "running") return Effect.void
+      return Effect.gen(function* () {
+        const scope = yield* Scope.fork(serverScope)
+        const again = yield* listen(config.host, port, port, scope)
+        yield* serve(again, scope)
+        listenerScope = scope
+        offline = false
+        emit({ _tag: "Warning", message: `back online on port ${port}` })
+      })
+    })
+    const goOffline = (options?: { readonly duration?: number | undefined; readonly reset?: boolean | undefined }) =>
+      Effect.suspend(() => {
+        if (offline || state !== "running") return Effect.void
+        offline = true
+        emit({
+          _tag: "Warning",
+          message: `offline${options?.duration !== undefined ? ` for ${options.duration} ms` : ""}: connections dropped${options?.reset === true ? " (RST)" : ""}, new ones refused`
+        })
+        for (const conn of broker.connections.values()) {
+          broker.fault(conn, "offline", options?.reset === true ? "connection reset" : "connection closed")
+          conn.closing ??= "Offline"
+          if (options?.reset === true) conn.io.reset()
+          else conn.io.destroy()
+        }
+        return Scope.close(listenerScope, Exit.void).pipe(
+          Effect.andThen(
+            options?.duration === undefined
+              ? Effect.void
+              : Effect.sync(() =>
+                  forkServer(
+                    Effect.sleep(Duration.millis(options.duration!)).pipe(
+                      Effect.andThen(goOnline),
+                      Effect.catch((error) => Effect.sync(() => emit({ _tag: "Warning", message: error.message })))
+                    )
+                  )
+                )
+          )
+        )
+      })
     emit({ _tag: "Listening", host, port })
 
     // ----------------------------------------------------------- commands
@@ -274,7 +353,9 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
                     Effect.sync(() => {
                       for (const conn of broker.connections.values()) conn.io.destroy()
                     }).pipe(Effect.andThen(Deferred.await(waiting)))
-                })
+                }),
+                // Real time, even under TestClock: a writer asleep on the test's clock must not hold the stop up.
+                Effect.provideService(Clock.Clock, Clock.Clock.defaultValue())
               )
             }
             yield* Scope.close(listenerScope, Exit.void)
@@ -315,6 +396,23 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
         ),
       disconnect: (connection, reasonCode) =>
         Effect.map(find(connection), (conn) => broker.close(conn, "ServerDisconnect", reasonCode ?? 0x98)),
+      goOffline,
+      goOnline,
+      blackhole: (target) =>
+        Effect.suspend(() => {
+          const targets =
+            target === "all"
+              ? [...broker.connections.values()]
+              : [broker.connections.get(target)].filter((c) => c !== undefined)
+          if (target !== "all" && targets.length === 0)
+            return Effect.fail(new ConnectionNotFound({ connection: target }))
+          for (const conn of targets) {
+            if (conn.blackholed || conn.closing !== undefined) continue
+            conn.blackholed = true
+            broker.fault(conn, "blackhole", "no more reading or writing; the socket stays open")
+          }
+          return Effect.void
+        }),
       configure: (update) => Effect.map(decodeBehavior(update), (decoded) => broker.configure(decoded)),
       stop,
       stats: Effect.sync(() => broker.stats()),

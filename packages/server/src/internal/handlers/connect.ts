@@ -2,9 +2,11 @@
  * CONNECT: protocol level, client id rules, authentication refusal, session
  * takeover and resumption, CONNACK, keep alive.
  */
+
+import { Delay, type Fault } from "@mqttest/behavior"
 import type { Packet } from "@mqttest/codec"
 import { ReasonCode } from "@mqttest/codec"
-import { Session } from "@mqttest/session"
+import { PacketId, Session } from "@mqttest/session"
 import { Duration, Effect } from "effect"
 import * as Behaviors from "../behaviors.js"
 import type { Broker } from "../broker.js"
@@ -20,11 +22,28 @@ const refuse = (broker: Broker, conn: Connection, v3Code: number, v5Code: number
   broker.close(conn, "ConnectRefused")
 }
 
+/** The packet id allocator a behaviour asks for. */
+const packetIdAllocator = (broker: Broker, conn: Connection, spec: Fault.PacketIds): PacketId.PacketIdAllocator => {
+  switch (spec.strategy) {
+    case "sequential":
+      return PacketId.sequential(spec.start)
+    case "random": {
+      const random = Effect.runSync(Delay.seededRandom(`${broker.config.behavior.seed ?? 0}/${conn.id}/packetIds`))
+      return PacketId.random(() => random.nextDoubleUnsafe())
+    }
+    case "lowestFree":
+      return PacketId.lowestFree()
+    case "reuse":
+      return PacketId.reuse()
+  }
+}
+
 /** Closes a connection that stays silent for 1.5 × its keep alive [MQTT-3.1.2-24]. */
 const keepAlive = (broker: Broker, conn: Connection): Effect.Effect<void> => {
   const limit = conn.keepAlive * 1500
   const check: Effect.Effect<void> = Effect.suspend(() => {
-    if (conn.closing !== undefined) return Effect.void
+    // A blackholed connection is left for the client's keep alive to detect.
+    if (conn.closing !== undefined || conn.blackholed) return Effect.void
     const idle = broker.deps.now() - conn.lastReceived
     if (idle >= limit) {
       broker.close(conn, "KeepAliveTimeout", ReasonCode.V5.KeepAliveTimeout)
@@ -170,6 +189,7 @@ export const handleConnect = (broker: Broker, conn: Connection, packet: Packet.C
 
   const behavior = broker.behavior(conn)
   session.expiryOverride = behavior.sessionExpiry
+  if (behavior.packetIds !== undefined) session.packetIds = packetIdAllocator(broker, conn, behavior.packetIds)
   conn.session = session
   conn.will = packet.will
   conn.keepAlive = packet.keepAlive
