@@ -32,6 +32,18 @@ export const ControlCommand = Schema.Union([
     reasonCode: Schema.optionalKey(Schema.Int)
   }),
   Schema.Struct({ id, cmd: Schema.Literal("configure"), config: Schema.Unknown }),
+  Schema.Struct({
+    id,
+    cmd: Schema.Literal("offline"),
+    duration: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
+    reset: Schema.optionalKey(Schema.Boolean)
+  }),
+  Schema.Struct({ id, cmd: Schema.Literal("online") }),
+  Schema.Struct({
+    id,
+    cmd: Schema.Literal("blackhole"),
+    connection: Schema.Union([Schema.Int, Schema.Literal("all")])
+  }),
   Schema.Struct({ id, cmd: Schema.Literal("stats") }),
   Schema.Struct({ id, cmd: Schema.Literal("stop") })
 ])
@@ -77,6 +89,12 @@ export const handle = (server: MqttServer.MqttServer["Service"], line: string): 
         return yield* answer(server.disconnect(command.connection, command.reasonCode))
       case "configure":
         return yield* answer(server.configure(command.config as never))
+      case "offline":
+        return yield* answer(server.goOffline({ duration: command.duration, reset: command.reset }))
+      case "online":
+        return yield* answer(server.goOnline)
+      case "blackhole":
+        return yield* answer(server.blackhole(command.connection))
       case "stats":
         return yield* answer(Effect.map(server.stats, encodeStats))
       case "stop":

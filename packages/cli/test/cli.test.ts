@@ -141,6 +141,31 @@ describe("mqttest CLI", () => {
     assert.strictEqual(await cli.exit, 0)
   })
 
+  test("control: offline refuses connections until online; blackhole", async () => {
+    const { cli, host, port, url } = await start(["--control", "stdin"])
+    const client = await mqtt.connectAsync(url, { clientId: "bh", reconnectPeriod: 0 })
+    cli.send(JSON.stringify({ id: 1, cmd: "blackhole", connection: 0 }))
+    assert.deepStrictEqual(JSON.parse(await cli.line()), { reply: 1, ok: true })
+    client.end(true)
+    cli.send(JSON.stringify({ id: 2, cmd: "offline" }))
+    assert.deepStrictEqual(JSON.parse(await cli.line()), { reply: 2, ok: true })
+    const refused = await new Promise<boolean>((resolve) => {
+      const socket = Net.createConnection({ host, port })
+      socket.once("connect", () => {
+        socket.destroy()
+        resolve(false)
+      })
+      socket.once("error", () => resolve(true))
+    })
+    assert.isTrue(refused)
+    cli.send(JSON.stringify({ id: 3, cmd: "online" }))
+    assert.deepStrictEqual(JSON.parse(await cli.line()), { reply: 3, ok: true })
+    const again = await mqtt.connectAsync(url, { clientId: "back", reconnectPeriod: 0 })
+    await again.endAsync()
+    cli.proc.stdin!.end()
+    assert.strictEqual(await cli.exit, 0)
+  })
+
   test("behaviour flags: --idprefix refuses, --max-pkt closes, --max-connect stops", async () => {
     const { cli, url } = await start(["--idprefix", "ok-", "--max-pkt", "2", "--max-connect", "2"])
     const refused = await mqtt.connectAsync(url, { clientId: "nope", reconnectPeriod: 0 }).then(
