@@ -42,7 +42,8 @@ export const ControlCommand = Schema.Union([
   Schema.Struct({
     id,
     cmd: Schema.Literal("blackhole"),
-    connection: Schema.Union([Schema.Int, Schema.Literal("all")])
+    connection: Schema.Union([Schema.Int, Schema.Literal("all")]),
+    after: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)))
   }),
   Schema.Struct({ id, cmd: Schema.Literal("stats") }),
   Schema.Struct({ id, cmd: Schema.Literal("stop") })
@@ -94,7 +95,7 @@ export const handle = (server: MqttServer.MqttServer["Service"], line: string): 
       case "online":
         return yield* answer(server.goOnline)
       case "blackhole":
-        return yield* answer(server.blackhole(command.connection))
+        return yield* answer(server.blackhole(command.connection, { after: command.after }))
       case "stats":
         return yield* answer(Effect.map(server.stats, encodeStats))
       case "stop":

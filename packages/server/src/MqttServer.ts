@@ -56,9 +56,12 @@ export class MqttServer extends Context.Service<
     /**
      * Blackholes a connection (or all): the server stops reading and writing it
      * but keeps the socket open — the half-dead peer only a client's keep alive
-     * detects. Emits `FaultInjected`.
+     * detects; with `after`, that many ms from now. Emits `FaultInjected`.
      */
-    readonly blackhole: (target: number | "all") => Effect.Effect<void, ConnectionNotFound>
+    readonly blackhole: (
+      target: number | "all",
+      options?: { readonly after?: number | undefined }
+    ) => Effect.Effect<void, ConnectionNotFound>
     /**
      * Goes offline: drops every connection (FIN, or RST with `reset`) and
      * refuses new ones, for `duration` ms or until `goOnline`.

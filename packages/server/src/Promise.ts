@@ -37,7 +37,7 @@ export interface Handle {
   /** Listens again after `goOffline`. */
   readonly goOnline: () => Promise<void>
   /** Blackholes a connection or all of them (see `MqttServer.blackhole`). */
-  readonly blackhole: (target: number | "all") => Promise<void>
+  readonly blackhole: (target: number | "all", options?: { readonly after?: number }) => Promise<void>
   /** Changes behaviour options at runtime (see `MqttServer.configure`). */
   readonly configure: (update: Behavior.BehaviorConfig) => Promise<void>
   /** Stops the server (idempotent) and resolves with the final statistics. */
@@ -74,7 +74,7 @@ export const start = (config: Config.MqttestConfig = {}): Promise<Handle> =>
         disconnect: (connection, reasonCode) => run(server.disconnect(connection, reasonCode)),
         stats: () => run(server.stats),
         configure: (update) => run(server.configure(update)),
-        blackhole: (target) => run(server.blackhole(target)),
+        blackhole: (target, options) => run(server.blackhole(target, options)),
         goOffline: (options) => run(server.goOffline(options)),
         goOnline: () => run(server.goOnline),
         stop,

@@ -263,6 +263,21 @@ describe("going offline", () => {
     }).pipe(withServer())
   )
 
+  it.effect("blackhole after a delay", () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      const [raw] = yield* connect5(server, { clientId: "later" })
+      yield* server.blackhole("all", { after: 1000 })
+      // Not yet: the connection still answers.
+      yield* raw.send({ _tag: "Pingreq" })
+      assert.strictEqual((yield* raw.next)._tag, "Pingresp")
+      yield* TestClock.adjust("1 second")
+      const fault = yield* server.waitFor(ServerEvent.is("FaultInjected", (e) => e.fault === "blackhole"))
+      const pong = yield* server.waitFor(ServerEvent.isPacket("PacketSent", "Pingresp"))
+      assert.strictEqual(fault.timestamp - pong.timestamp, 1000)
+    }).pipe(withServer())
+  )
+
   it.live(
     "blackhole: the socket stays open, only the client's keep alive notices",
     () =>

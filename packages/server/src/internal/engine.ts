@@ -43,7 +43,10 @@ export interface Engine {
   readonly send: (connection: number, packet: Packet.Packet) => Effect.Effect<void, ConnectionNotFound>
   readonly publish: (topic: string, payload: Uint8Array | string, options?: PublishOptions) => Effect.Effect<void>
   readonly disconnect: (connection: number, reasonCode?: number) => Effect.Effect<void, ConnectionNotFound>
-  readonly blackhole: (target: number | "all") => Effect.Effect<void, ConnectionNotFound>
+  readonly blackhole: (
+    target: number | "all",
+    options?: { readonly after?: number | undefined }
+  ) => Effect.Effect<void, ConnectionNotFound>
   readonly goOffline: (options?: {
     readonly duration?: number | undefined
     readonly reset?: boolean | undefined
@@ -398,7 +401,7 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
         Effect.map(find(connection), (conn) => broker.close(conn, "ServerDisconnect", reasonCode ?? 0x98)),
       goOffline,
       goOnline,
-      blackhole: (target) =>
+      blackhole: (target, options) =>
         Effect.suspend(() => {
           const targets =
             target === "all"
@@ -406,11 +409,15 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
               : [broker.connections.get(target)].filter((c) => c !== undefined)
           if (target !== "all" && targets.length === 0)
             return Effect.fail(new ConnectionNotFound({ connection: target }))
-          for (const conn of targets) {
-            if (conn.blackholed || conn.closing !== undefined) continue
-            conn.blackholed = true
-            broker.fault(conn, "blackhole", "no more reading or writing; the socket stays open")
+          const apply = () => {
+            for (const conn of targets) {
+              if (conn.blackholed || conn.closing !== undefined) continue
+              conn.blackholed = true
+              broker.fault(conn, "blackhole", "no more reading or writing; the socket stays open")
+            }
           }
+          if (options?.after === undefined) return Effect.sync(apply)
+          forkServer(Effect.sleep(Duration.millis(options.after)).pipe(Effect.andThen(Effect.sync(apply))))
           return Effect.void
         }),
       configure: (update) => Effect.map(decodeBehavior(update), (decoded) => broker.configure(decoded)),
