@@ -10,12 +10,15 @@ const root = fileURLToPath(new URL(".", import.meta.url))
 /** Tests import sibling packages from their sources, so no build is needed first. */
 const alias = [{ find: /^@mqttest\/([a-z-]+)$/, replacement: `${root}packages/$1/src/index.ts` }]
 
-const project = (name: string, extra: { readonly globalSetup?: string } = {}): TestProjectConfiguration => ({
+const project = (
+  name: string,
+  extra: { readonly globalSetup?: string; readonly dir?: string; readonly include?: string } = {}
+): TestProjectConfiguration => ({
   resolve: { alias },
   test: {
     name,
-    root: `${root}packages/${name}`,
-    include: ["test/**/*.test.ts"],
+    root: `${root}packages/${extra.dir ?? name}`,
+    include: [extra.include ?? "test/**/*.test.ts"],
     ...(extra.globalSetup !== undefined ? { globalSetup: [extra.globalSetup] } : {})
   }
 })
@@ -26,5 +29,7 @@ export const projects: Array<TestProjectConfiguration> = [
   project("behavior"),
   project("server"),
   // The CLI tests spawn the real bundle: rebuild it from the sources first.
-  project("cli", { globalSetup: `${root}packages/cli/test/setup.ts` })
+  project("cli", { globalSetup: `${root}packages/cli/test/setup.ts` }),
+  // `npm run soak` only (MQTTEST_SOAK=1): not part of `npm test`.
+  ...(process.env.MQTTEST_SOAK === "1" ? [project("soak", { dir: "server", include: "soak/**/*.test.ts" })] : [])
 ]
