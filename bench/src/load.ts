@@ -1,0 +1,193 @@
+/**
+ * The load generator: raw TCP sockets (TCP_NODELAY) writing pre-encoded
+ * MQTT 3.1.1 packets, so the generator costs as little as possible.
+ */
+
+import * as Net from "node:net"
+import { Encoder, type Packet, Parser } from "@mqttest/codec"
+import { Result } from "effect"
+
+const encode = (packet: Packet.Packet) => Buffer.from(Result.getOrThrow(Encoder.encode(packet, 4)))
+export const connectBytes = (clientId: string) =>
+  encode({ _tag: "Connect", protocolLevel: 4, clean: true, keepAlive: 0, clientId })
+const disconnect = encode({ _tag: "Disconnect" })
+
+/** A connected client that hands every packet it receives to `onPacket`. */
+export interface Client {
+  readonly socket: Net.Socket
+  onPacket: (packet: Packet.Packet) => void
+  readonly close: () => void
+}
+
+export const connect = (port: number, clientId: string): Promise<Client> =>
+  new Promise((resolve, reject) => {
+    const socket = Net.createConnection({ host: "127.0.0.1", port, noDelay: true })
+    const parser = Parser.make({ protocolLevel: 4 })
+    const client: Client = { socket, onPacket: () => {}, close: () => socket.destroy() }
+    socket.on("error", reject)
+    socket.on("connect", () => socket.write(connectBytes(clientId)))
+    let connected = false
+    socket.on("data", (chunk: Buffer) => {
+      const parsed = parser.push(chunk)
+      for (const packet of parsed.packets) {
+        if (!connected && packet._tag === "Connack") {
+          connected = true
+          resolve(client)
+        } else client.onPacket(packet)
+      }
+    })
+  })
+
+const until = (client: Client, predicate: (packet: Packet.Packet) => boolean) =>
+  new Promise<void>((resolve) => {
+    client.onPacket = (packet) => {
+      if (predicate(packet)) resolve()
+    }
+  })
+
+/** Connect cycles per second: CONNECT → CONNACK → DISCONNECT, `concurrency` at a time. */
+export const connectRate = async (port: number, total: number, concurrency: number): Promise<number> => {
+  let next = 0
+  const started = performance.now()
+  const worker = async () => {
+    while (next < total) {
+      const i = next++
+      const client = await connect(port, `c${i}`)
+      client.socket.end(disconnect)
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, worker))
+  return total / ((performance.now() - started) / 1000)
+}
+
+/** QoS 0 fan-in: publishers → one subscriber. Messages per second received, and how many were lost. */
+export const fanIn = async (port: number, publishers: number, total: number, size: number) => {
+  const subscriber = await connect(port, "fan-sub")
+  subscriber.socket.write(encode({ _tag: "Subscribe", packetId: 1, subscriptions: [{ topicFilter: "fan", qos: 0 }] }))
+  await until(subscriber, (p) => p._tag === "Suback")
+  const pubs = await Promise.all(Array.from({ length: publishers }, (_, i) => connect(port, `fan-pub${i}`)))
+  const one = encode({
+    _tag: "Publish",
+    topic: "fan",
+    payload: new Uint8Array(size),
+    qos: 0,
+    retain: false,
+    dup: false
+  })
+  const batch = Buffer.concat(Array.from({ length: 1000 }, () => one))
+  let received = 0
+  const started = performance.now()
+  let last = started
+  const done = new Promise<void>((resolve) => {
+    let idle: ReturnType<typeof setInterval> | undefined
+    subscriber.onPacket = (p) => {
+      if (p._tag !== "Publish") return
+      received++
+      last = performance.now()
+      if (received >= total) {
+        clearInterval(idle)
+        resolve()
+      }
+    }
+    // Losses: stop once nothing has arrived for a second.
+    idle = setInterval(() => {
+      if (performance.now() - last > 1000) {
+        clearInterval(idle)
+        resolve()
+      }
+    }, 100)
+  })
+  const share = Math.floor(total / publishers / 1000)
+  await Promise.all(
+    pubs.map(
+      (pub) =>
+        new Promise<void>((resolve) => {
+          let sent = 0
+          const write = () => {
+            while (sent < share) {
+              sent++
+              if (!pub.socket.write(batch)) return pub.socket.once("drain", write)
+            }
+            resolve()
+          }
+          write()
+        })
+    )
+  )
+  await done
+  const seconds = (last - started) / 1000
+  for (const c of [subscriber, ...pubs]) c.close()
+  return { rate: received / seconds, lost: share * 1000 * publishers - received }
+}
+
+/** QoS 1 PUBLISH → PUBACK round trips, one at a time: p50 and p99 in microseconds. */
+export const qos1RoundTrip = async (port: number, count: number) => {
+  const client = await connect(port, "rtt")
+  const times: Array<number> = []
+  for (let i = 0; i < count; i++) {
+    const packetId = (i % 65535) + 1
+    const acked = until(client, (p) => p._tag === "Puback" && p.packetId === packetId)
+    const t0 = performance.now()
+    client.socket.write(
+      encode({
+        _tag: "Publish",
+        topic: "rtt",
+        payload: new Uint8Array(16),
+        qos: 1,
+        packetId,
+        retain: false,
+        dup: false
+      })
+    )
+    await acked
+    times.push((performance.now() - t0) * 1000)
+  }
+  client.close()
+  times.sort((a, b) => a - b)
+  return { p50: times[Math.floor(times.length * 0.5)]!, p99: times[Math.floor(times.length * 0.99)]! }
+}
+
+/** QoS 1 throughput with `window` publishes in flight. */
+export const qos1Windowed = async (port: number, total: number, window: number) => {
+  const client = await connect(port, "window")
+  const packets = Array.from({ length: 65535 }, (_, i) =>
+    encode({
+      _tag: "Publish",
+      topic: "w",
+      payload: new Uint8Array(64),
+      qos: 1,
+      packetId: i + 1,
+      retain: false,
+      dup: false
+    })
+  )
+  let sent = 0
+  let acked = 0
+  const started = performance.now()
+  await new Promise<void>((resolve) => {
+    client.onPacket = (p) => {
+      if (p._tag !== "Puback") return
+      acked++
+      if (acked === total) resolve()
+      else if (sent < total) client.socket.write(packets[sent++ % 65535]!)
+    }
+    while (sent < Math.min(window, total)) client.socket.write(packets[sent++ % 65535]!)
+  })
+  client.close()
+  return total / ((performance.now() - started) / 1000)
+}
+
+/** Opens `count` idle connections and keeps them until `close`. */
+export const idleClients = async (port: number, count: number) => {
+  const clients: Array<Client> = []
+  for (let i = 0; i < count; i += 50) {
+    clients.push(
+      ...(await Promise.all(Array.from({ length: Math.min(50, count - i) }, (_, j) => connect(port, `idle${i + j}`))))
+    )
+  }
+  return {
+    close: () => {
+      for (const c of clients) c.close()
+    }
+  }
+}
