@@ -128,7 +128,9 @@ export const Behavior = Schema.Struct({
   /** Packet identifier strategy for server → client publishes. */
   packetIds: Schema.optionalKey(PacketIds),
   /** Network impairments on what the server writes. */
-  network: Schema.optionalKey(Network)
+  network: Schema.optionalKey(Network),
+  /** Blackhole the connection this long after its CONNECT: no more reading or writing, socket kept open. */
+  blackhole: Schema.optionalKey(Schema.Struct({ after: Millis }))
 })
 /** @since 0.1.0 */
 export type Behavior = typeof Behavior.Type
@@ -170,6 +172,7 @@ export const BehaviorConfig = Schema.Struct({
   packetFaults: perConnection(PacketFaults),
   packetIds: perConnection(PacketIds),
   network: perConnection(Network),
+  blackhole: perConnection(Behavior.fields.blackhole.schema),
   /** Client id rules; the first that matches wins. */
   rules: Schema.optionalKey(Schema.Array(Rule)),
   /** Seed of every random delay, so a run can be reproduced. Default 0. */

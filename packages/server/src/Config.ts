@@ -101,6 +101,13 @@ export const MqttestConfig = Schema.Struct({
   /** Stop the server this long after it started (ms). */
   maxRuntime: Schema.optionalKey(Millis),
   /**
+   * Go offline `after` ms from the start: drop every connection (RST with
+   * `reset`) and refuse new ones, for `duration` ms (or until `goOnline`).
+   */
+  offline: Schema.optionalKey(
+    Schema.Struct({ after: Millis, duration: Schema.optionalKey(Millis), reset: Schema.optionalKey(Schema.Boolean) })
+  ),
+  /**
    * Behaviour, per connection (see `@mqttest/behavior`): ack delays and
    * timeouts, closing after N packets or a time, session expiry override,
    * rejected clients, refused operations, client id rules and the seed.
@@ -136,6 +143,7 @@ export interface Resolved {
   readonly responseInformation: string | undefined
   readonly maxConnect: number | undefined
   readonly maxRuntime: number | undefined
+  readonly offline: { readonly after: number; readonly duration?: number; readonly reset?: boolean } | undefined
   readonly dumps: ReadonlyArray<string>
   readonly dumpPrefix: string
   readonly dumpDecode: DumpDecode | undefined
@@ -185,6 +193,7 @@ export const resolve = (config: MqttestConfig = {}): Resolved => {
     responseInformation: config.responseInformation,
     maxConnect: config.maxConnect,
     maxRuntime: config.maxRuntime,
+    offline: config.offline,
     dumps: config.dumps ?? [],
     dumpPrefix: config.dumpPrefix ?? "",
     dumpDecode: config.dumpDecode,

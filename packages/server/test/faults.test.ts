@@ -236,6 +236,35 @@ describe("network impairments (TestClock)", () => {
   )
 })
 
+describe("faults armed from the config", () => {
+  it.effect("blackhole a connection a while after its CONNECT", () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      const [raw] = yield* connect5(server, { clientId: "doomed" })
+      yield* raw.send({ _tag: "Pingreq" })
+      assert.strictEqual((yield* raw.next)._tag, "Pingresp")
+      yield* TestClock.adjust("2 seconds")
+      const fault = yield* server.waitFor(ServerEvent.is("FaultInjected", (e) => e.fault === "blackhole"))
+      assert.strictEqual(fault.clientId, "doomed")
+    }).pipe(withServer({ blackhole: { after: 2000 } }))
+  )
+
+  it.effect("go offline a while after the start, then back online", () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      const [raw] = yield* connect5(server, { clientId: "c" })
+      yield* TestClock.adjust("1 second")
+      yield* raw.closed
+      const closed = yield* server.waitFor(ServerEvent.is("ConnectionClosed"))
+      assert.strictEqual(closed.reason, "Offline")
+      yield* TestClock.adjust("5 seconds")
+      yield* server.waitFor(ServerEvent.is("Warning", (e) => e.message.startsWith("back online")))
+      const [, connack] = yield* connect5(server, { clientId: "again" })
+      assert.strictEqual(connack.reasonCode, 0)
+    }).pipe(withServer({ offline: { after: 1000, duration: 5000 } }))
+  )
+})
+
 describe("going offline", () => {
   it.live("drops every connection and refuses new ones until back online (MQTT.js reconnects)", () =>
     Effect.gen(function* () {

@@ -150,3 +150,20 @@ export const refusal = (
   broker.fault(conn, kind, `${JSON.stringify(topic)} refused`)
   return rule.reasonCode ?? ReasonCode.V5.NotAuthorized
 }
+
+/** The `blackhole` behaviour: this long after CONNECT, stop reading and writing the connection. */
+export const armBlackhole = (broker: Broker, conn: Connection): void => {
+  const blackhole = broker.behavior(conn).blackhole
+  if (blackhole === undefined) return
+  conn.io.fork(
+    Effect.sleep(Duration.millis(blackhole.after)).pipe(
+      Effect.andThen(
+        Effect.sync(() => {
+          if (conn.closing !== undefined || conn.blackholed) return
+          conn.blackholed = true
+          broker.fault(conn, "blackhole", "no more reading or writing; the socket stays open")
+        })
+      )
+    )
+  )
+}

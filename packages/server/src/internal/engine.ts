@@ -373,6 +373,10 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
           })
         })
       )
+    if (config.offline !== undefined) {
+      const { after, duration, reset } = config.offline
+      forkServer(Effect.sleep(Duration.millis(after)).pipe(Effect.andThen(goOffline({ duration, reset }))))
+    }
     const stop = stopWith("Stopped")
     yield* Effect.addFinalizer(() => stop)
     if (config.maxRuntime !== undefined) {

@@ -213,6 +213,7 @@ export const handleConnect = (broker: Broker, conn: Connection, packet: Packet.C
   Behaviors.holdForConnack(broker, conn)
   // Rules may set another maxTime now that the client id is known.
   Behaviors.startMaxTime(broker, conn)
+  Behaviors.armBlackhole(broker, conn)
   conn.send({
     _tag: "Connack",
     sessionPresent,
