@@ -36,7 +36,8 @@ export const ControlCommand = Schema.Union([
     id,
     cmd: Schema.Literal("offline"),
     duration: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
-    reset: Schema.optionalKey(Schema.Boolean)
+    reset: Schema.optionalKey(Schema.Boolean),
+    keep: Schema.optionalKey(Schema.Boolean)
   }),
   Schema.Struct({ id, cmd: Schema.Literal("online") }),
   Schema.Struct({
@@ -91,7 +92,7 @@ export const handle = (server: MqttServer.MqttServer["Service"], line: string): 
       case "configure":
         return yield* answer(server.configure(command.config as never))
       case "offline":
-        return yield* answer(server.goOffline({ duration: command.duration, reset: command.reset }))
+        return yield* answer(server.goOffline({ duration: command.duration, reset: command.reset, keep: command.keep }))
       case "online":
         return yield* answer(server.goOnline)
       case "blackhole":

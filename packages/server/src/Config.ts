@@ -101,11 +101,16 @@ export const MqttestConfig = Schema.Struct({
   /** Stop the server this long after it started (ms). */
   maxRuntime: Schema.optionalKey(Millis),
   /**
-   * Go offline `after` ms from the start: drop every connection (RST with
-   * `reset`) and refuse new ones, for `duration` ms (or until `goOnline`).
+   * Go offline `after` ms from the start: refuse new connections and drop the
+   * live ones (RST with `reset`, kept with `keep`), for `duration` ms (or until `goOnline`).
    */
   offline: Schema.optionalKey(
-    Schema.Struct({ after: Millis, duration: Schema.optionalKey(Millis), reset: Schema.optionalKey(Schema.Boolean) })
+    Schema.Struct({
+      after: Millis,
+      duration: Schema.optionalKey(Millis),
+      reset: Schema.optionalKey(Schema.Boolean),
+      keep: Schema.optionalKey(Schema.Boolean)
+    })
   ),
   /**
    * Behaviour, per connection (see `@mqttest/behavior`): ack delays and
@@ -143,7 +148,9 @@ export interface Resolved {
   readonly responseInformation: string | undefined
   readonly maxConnect: number | undefined
   readonly maxRuntime: number | undefined
-  readonly offline: { readonly after: number; readonly duration?: number; readonly reset?: boolean } | undefined
+  readonly offline:
+    | { readonly after: number; readonly duration?: number; readonly reset?: boolean; readonly keep?: boolean }
+    | undefined
   readonly dumps: ReadonlyArray<string>
   readonly dumpPrefix: string
   readonly dumpDecode: DumpDecode | undefined

@@ -63,12 +63,13 @@ export class MqttServer extends Context.Service<
       options?: { readonly after?: number | undefined }
     ) => Effect.Effect<void, ConnectionNotFound>
     /**
-     * Goes offline: drops every connection (FIN, or RST with `reset`) and
-     * refuses new ones, for `duration` ms or until `goOnline`.
+     * Goes offline: refuses new connections and drops the live ones (FIN, or
+     * RST with `reset`; kept with `keep`), for `duration` ms or until `goOnline`.
      */
     readonly goOffline: (options?: {
       readonly duration?: number | undefined
       readonly reset?: boolean | undefined
+      readonly keep?: boolean | undefined
     }) => Effect.Effect<void>
     /** Listens again (on the same port) after `goOffline`. */
     readonly goOnline: Effect.Effect<void, ListenError>

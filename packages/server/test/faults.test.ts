@@ -307,6 +307,25 @@ describe("going offline", () => {
     }).pipe(withServer())
   )
 
+  it.live("offline with keep: new clients are refused, the live ones go on", () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      const [raw] = yield* connect5(server, { clientId: "stays" })
+      yield* server.goOffline({ keep: true })
+      const refused = yield* Effect.callback<boolean>((resume) => {
+        const s = Net.createConnection({ host: server.host, port: server.port })
+        s.once("connect", () => resume(Effect.succeed(false)))
+        s.once("error", () => resume(Effect.succeed(true)))
+      })
+      assert.isTrue(refused)
+      yield* raw.send({ _tag: "Pingreq" })
+      assert.strictEqual((yield* raw.next)._tag, "Pingresp")
+      yield* server.goOnline
+      const [, connack] = yield* connect5(server, { clientId: "newcomer" })
+      assert.strictEqual(connack.reasonCode, 0)
+    }).pipe(withServer())
+  )
+
   it.live(
     "blackhole: the socket stays open, only the client's keep alive notices",
     () =>

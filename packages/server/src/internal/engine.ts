@@ -2,11 +2,24 @@
  * The running server: listener, event hub, and the loop of each connection
  * (socket bytes → parser → handler; outbox → encoder → socket).
  */
-import { NetSocket } from "@effect/platform-node-shared/NodeSocket"
+
+import type * as Net from "node:net"
+import * as NodeSocket from "@effect/platform-node-shared/NodeSocket"
 import { Behavior } from "@mqttest/behavior"
 import { type CodecError, Encoder, type Packet, Parser } from "@mqttest/codec"
-import { Cause, Clock, Deferred, Duration, Effect, Exit, FiberSet, Queue, Schema, Scope, type Stream } from "effect"
-import * as NetAddress from "effect/net/NetAddress"
+import {
+  Cause,
+  Clock,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  FiberSet,
+  Queue,
+  Schema,
+  type Scope,
+  type Stream
+} from "effect"
 import type * as Socket from "effect/socket/Socket"
 import * as Config from "../Config.js"
 import { ConnectionNotFound, type ListenError } from "../ListenError.js"
@@ -50,6 +63,7 @@ export interface Engine {
   readonly goOffline: (options?: {
     readonly duration?: number | undefined
     readonly reset?: boolean | undefined
+    readonly keep?: boolean | undefined
   }) => Effect.Effect<void>
   readonly goOnline: Effect.Effect<void, ListenError>
   readonly configure: (update: Behavior.BehaviorConfig) => Effect.Effect<void, Schema.SchemaError>
@@ -68,7 +82,6 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
     const clock = yield* Clock.Clock
     // Milliseconds with a microsecond fraction (dumps show microseconds).
     const now = () => Number(clock.currentTimeNanosUnsafe() / 1000n) / 1000
-    const serverScope = yield* Effect.scope
 
     // ------------------------------------------------------------- events
     const hub = EventHub.make(config.eventBufferSize, () => ({
@@ -87,11 +100,12 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
     const broker = new Broker({ config, now, emit, fork: (effect) => forkServer(effect) })
 
     // ----------------------------------------------------------- listener
-    let listenerScope = yield* Scope.fork(serverScope)
-    const server = yield* listen(config.host, config.ports.from, config.ports.to, listenerScope)
-    const address = server.address
-    const host = address._tag === "UnixPathAddress" ? address.path : NetAddress.formatIp(address.address)
-    const port = address._tag === "UnixPathAddress" ? 0 : address.port
+    // Every connection runs in a fiber of the server's scope; `handle` is defined below.
+    const forkConnection = yield* FiberSet.makeRuntime<never>()
+    const onSocket = (net: Net.Socket) => void forkConnection(handle(net))
+    let listener = yield* listen(config.host, config.ports.from, config.ports.to, onSocket)
+    const host = listener.host
+    const port = listener.port
 
     let state: "running" | "stopping" | "stopped" = "running"
     let allClosed: Deferred.Deferred<void> | undefined
@@ -115,9 +129,15 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
       }
     }
 
-    const handle = (socket: Socket.Socket) =>
+    const handle = (net: Net.Socket): Effect.Effect<void> =>
       Effect.gen(function* () {
-        const net = yield* NetSocket
+        const socket = yield* NodeSocket.fromDuplex(
+          Effect.acquireRelease(Effect.succeed(net), (conn) =>
+            Effect.sync(() => {
+              if (!conn.closed) conn.destroySoon()
+            })
+          )
+        )
         net.setNoDelay(true)
         const outbox = yield* Queue.unbounded<Outgoing>()
         const fork = yield* FiberSet.makeRuntime<never>()
@@ -280,39 +300,39 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
         )
       )
 
-    // The Node socket server adds each connection's NetSocket to the handler's context itself.
-    const serve = (socketServer: typeof server, scope: Scope.Scope) =>
-      Effect.forkIn(socketServer.run(handle as (socket: Socket.Socket) => Effect.Effect<void>), scope)
-    yield* serve(server, listenerScope)
-
-    // Going offline closes the listener (new clients are refused) after dropping every connection.
+    // Going offline closes the listener (new clients are refused); live connections are dropped
+    // (FIN, or RST with `reset`) unless `keep` is set.
     let offline = false
     const goOnline: Effect.Effect<void, ListenError> = Effect.suspend(() => {
       if (!offline || state !== "running") return Effect.void
       return Effect.gen(function* () {
-        const scope = yield* Scope.fork(serverScope)
-        const again = yield* listen(config.host, port, port, scope)
-        yield* serve(again, scope)
-        listenerScope = scope
+        listener = yield* listen(config.host, port, port, onSocket)
         offline = false
         emit({ _tag: "Warning", message: `back online on port ${port}` })
       })
     })
-    const goOffline = (options?: { readonly duration?: number | undefined; readonly reset?: boolean | undefined }) =>
+    const goOffline = (options?: {
+      readonly duration?: number | undefined
+      readonly reset?: boolean | undefined
+      readonly keep?: boolean | undefined
+    }) =>
       Effect.suspend(() => {
         if (offline || state !== "running") return Effect.void
         offline = true
+        const dropped = options?.keep === true ? "kept" : options?.reset === true ? "dropped (RST)" : "dropped"
         emit({
           _tag: "Warning",
-          message: `offline${options?.duration !== undefined ? ` for ${options.duration} ms` : ""}: connections dropped${options?.reset === true ? " (RST)" : ""}, new ones refused`
+          message: `offline${options?.duration !== undefined ? ` for ${options.duration} ms` : ""}: new connections refused, live ones ${dropped}`
         })
-        for (const conn of broker.connections.values()) {
-          broker.fault(conn, "offline", options?.reset === true ? "connection reset" : "connection closed")
-          conn.closing ??= "Offline"
-          if (options?.reset === true) conn.io.reset()
-          else conn.io.destroy()
+        if (options?.keep !== true) {
+          for (const conn of broker.connections.values()) {
+            broker.fault(conn, "offline", options?.reset === true ? "connection reset" : "connection closed")
+            conn.closing ??= "Offline"
+            if (options?.reset === true) conn.io.reset()
+            else conn.io.destroy()
+          }
         }
-        return Scope.close(listenerScope, Exit.void).pipe(
+        return listener.close.pipe(
           Effect.andThen(
             options?.duration === undefined
               ? Effect.void
@@ -361,7 +381,7 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
                 Effect.provideService(Clock.Clock, Clock.Clock.defaultValue())
               )
             }
-            yield* Scope.close(listenerScope, Exit.void)
+            yield* listener.close
             const stats = broker.stats()
             state = "stopped"
             // The last event: every event stream ends with it.
@@ -374,8 +394,8 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
         })
       )
     if (config.offline !== undefined) {
-      const { after, duration, reset } = config.offline
-      forkServer(Effect.sleep(Duration.millis(after)).pipe(Effect.andThen(goOffline({ duration, reset }))))
+      const { after, duration, reset, keep } = config.offline
+      forkServer(Effect.sleep(Duration.millis(after)).pipe(Effect.andThen(goOffline({ duration, reset, keep }))))
     }
     const stop = stopWith("Stopped")
     yield* Effect.addFinalizer(() => stop)

@@ -1,44 +1,57 @@
 /**
- * Binds the first free port of a range (or port 0, the OS's choice).
+ * The listening socket: binds the first free port of a range (or port 0,
+ * the OS's choice) and hands each accepted socket, paused, to the server.
+ * Closing it stops accepting (new clients are refused) and leaves the
+ * accepted connections alone; the server closes those itself.
  */
-import * as NodeSocketServer from "@effect/platform-node-shared/NodeSocketServer"
-import { Effect, Exit, Scope } from "effect"
-import type * as SocketServer from "effect/socket/SocketServer"
+
+import * as Net from "node:net"
+import { Effect } from "effect"
 import { ListenError } from "../ListenError.js"
 
-const errorCode = (cause: unknown): string | undefined => {
-  const inner = (cause as { reason?: { cause?: { code?: unknown } } })?.reason?.cause
-  return typeof inner?.code === "string" ? inner.code : undefined
+export interface Listener {
+  readonly host: string
+  readonly port: number
+  /** Stops accepting connections; accepted ones are not touched. */
+  readonly close: Effect.Effect<void>
 }
 
-const errorMessage = (cause: unknown): string => {
-  const inner = (cause as { reason?: { cause?: unknown } })?.reason?.cause
-  return inner instanceof Error ? inner.message : String(inner ?? cause)
-}
+const bind = (host: string, port: number, onSocket: (socket: Net.Socket) => void) =>
+  Effect.callback<Net.Server, NodeJS.ErrnoException>((resume) => {
+    const server = Net.createServer({ pauseOnConnect: true, noDelay: true }, onSocket)
+    const onError = (error: NodeJS.ErrnoException) => resume(Effect.fail(error))
+    server.once("error", onError)
+    server.listen({ host, port }, () => {
+      server.off("error", onError)
+      // Errors after listening (e.g. EMFILE on accept) must not crash the process.
+      server.on("error", () => {})
+      resume(Effect.succeed(server))
+    })
+  })
 
-/**
- * Listens on `host` at the first port from `from` to `to` that binds. The
- * listener lives in `scope`; closing it closes the listener.
- */
+/** Listens on `host` at the first port from `from` to `to` that binds. */
 export const listen = (
   host: string,
   from: number,
   to: number,
-  scope: Scope.Scope
-): Effect.Effect<SocketServer.SocketServer["Service"], ListenError> =>
+  onSocket: (socket: Net.Socket) => void
+): Effect.Effect<Listener, ListenError> =>
   Effect.gen(function* () {
     let lastError = "no port tried"
     for (let port = from; port <= to; port++) {
-      const attempt = yield* Scope.fork(scope)
-      const exit = yield* NodeSocketServer.make({ host, port }).pipe(Scope.provide(attempt), Effect.exit)
-      if (Exit.isSuccess(exit)) return exit.value
-      yield* Scope.close(attempt, Exit.void)
-      const failure = exit.cause.reasons.find((reason) => reason._tag === "Fail")
-      const cause = failure?._tag === "Fail" ? failure.error : exit.cause
-      lastError = errorMessage(cause)
-      const code = errorCode(cause)
+      const bound = yield* Effect.result(bind(host, port, onSocket))
+      if (bound._tag === "Success") {
+        const server = bound.success
+        const address = server.address() as Net.AddressInfo
+        return {
+          host: address.address,
+          port: address.port,
+          close: Effect.sync(() => void server.close())
+        }
+      }
+      lastError = bound.failure.message
       // Only a port that is taken (or reserved) moves on to the next one.
-      if (code !== "EADDRINUSE" && code !== "EACCES") break
+      if (bound.failure.code !== "EADDRINUSE" && bound.failure.code !== "EACCES") break
     }
     return yield* new ListenError({ host, from, to, lastError })
   })
