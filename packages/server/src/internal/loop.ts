@@ -1,0 +1,221 @@
+/**
+ * The loop of one connection: socket bytes → parser → handler, and outbox →
+ * faults → encoder → (impaired) socket writes, with the connect timeout and
+ * max-time timers; everything in one scope that closes with the connection.
+ */
+
+import type * as Net from "node:net"
+import * as NodeSocket from "@effect/platform-node-shared/NodeSocket"
+import { type CodecError, Encoder, type Packet, Parser } from "@mqttest/codec"
+import { Cause, Deferred, Duration, Effect, Exit, FiberSet, Queue } from "effect"
+import type * as Socket from "effect/socket/Socket"
+import type { CloseReason } from "../ServerEvent.js"
+import * as Behaviors from "./behaviors.js"
+import type { Broker, EventInput } from "./broker.js"
+import { CLOSE, Connection, type Outgoing } from "./connection.js"
+import * as Faults from "./faults.js"
+import { dispatch } from "./handlers/index.js"
+import { prepare } from "./outgoing.js"
+import * as Routing from "./routing.js"
+
+export interface LoopDeps {
+  readonly broker: Broker
+  readonly now: () => number
+  readonly emit: (event: EventInput) => void
+  /** False once the server is stopping: a connection accepted then is closed at once. */
+  readonly accepting: () => boolean
+  /** Called after each connection has ended and been finalized. */
+  readonly onClosed: () => void
+}
+
+const textEncoder = new TextEncoder()
+
+/** A handler for accepted sockets. */
+export const makeHandler = (deps: LoopDeps): ((net: Net.Socket) => Effect.Effect<void>) => {
+  const { broker, now, emit } = deps
+  const config = broker.config
+  let nextConnection = 0
+
+  const codecViolation = (conn: Connection, error: CodecError.CodecError) => {
+    if (error.reason._tag === "UnsupportedProtocolLevel") {
+      // CONNACK 0x01 in the 3.1.1 layout, which any client can read [MQTT-3.1.2-2].
+      conn.send({ _tag: "Connack", sessionPresent: false, reasonCode: 1 })
+    }
+    broker.violation(conn, error.message, error.reason.spec, error.disconnectReasonCode)
+  }
+
+  /** A packet the client cannot take (e.g. larger than its Maximum Packet Size) is dropped [MQTT-3.1.2-25]. */
+  const notSent = (conn: Connection, packet: Packet.Packet, error: CodecError.CodecError) => {
+    broker.warn(conn, `${packet._tag.toUpperCase()} not sent: ${error.message}`, "MQTT-3.1.2-25")
+    if (packet._tag === "Publish" && packet.packetId !== undefined && conn.session !== undefined) {
+      Routing.completeOutbound(broker, conn, conn.session, packet.packetId)
+    }
+  }
+
+  return (net: Net.Socket): Effect.Effect<void> =>
+    Effect.gen(function* () {
+      const socket = yield* NodeSocket.fromDuplex(
+        Effect.acquireRelease(Effect.succeed(net), (conn) =>
+          Effect.sync(() => {
+            if (!conn.closed) conn.destroySoon()
+          })
+        )
+      )
+      net.setNoDelay(true)
+      const outbox = yield* Queue.unbounded<Outgoing>()
+      const fork = yield* FiberSet.makeRuntime<never>()
+      const conn = new Connection(
+        nextConnection++,
+        net.remoteAddress ?? "",
+        net.remotePort ?? 0,
+        {
+          write: (item) => void Queue.offerUnsafe(outbox, item),
+          fork: (effect) => fork(effect),
+          destroy: () => void net.destroy(),
+          reset: () => void net.resetAndDestroy()
+        },
+        now()
+      )
+      broker.connections.set(conn.id, conn)
+      broker.history.push(conn)
+      emit({
+        _tag: "ConnectionOpened",
+        connection: conn.id,
+        remoteAddress: conn.remoteAddress,
+        remotePort: conn.remotePort
+      })
+      let ended: CloseReason | undefined
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          broker.finalize(conn, conn.closing ?? ended ?? "ServerStopped")
+          deps.onClosed()
+        })
+      )
+      if (!deps.accepting()) broker.close(conn, "ServerStopped")
+
+      const closed = yield* Deferred.make<void>()
+      const writer = yield* socket.writer
+      const writeLoop = Effect.gen(function* () {
+        while (true) {
+          let items: Array<Outgoing> = yield* Queue.takeAll(outbox)
+          const coalesce = broker.behavior(conn).network?.coalesce
+          if (coalesce !== undefined && coalesce > 0 && !items.includes(CLOSE)) {
+            // Coalescing: wait, then write everything queued meanwhile in one go.
+            yield* Effect.sleep(Duration.millis(coalesce))
+            if (Queue.sizeUnsafe(outbox) > 0) items = [...items, ...(yield* Queue.takeAll(outbox))]
+          }
+          const chunks: Array<Uint8Array> = []
+          const sent: Array<Packet.Packet> = []
+          let close = false
+          for (const item of items) {
+            if (item === CLOSE) {
+              close = true
+              break
+            }
+            // A blackholed connection writes nothing more.
+            if (conn.blackholed) continue
+            const prepared = prepare(conn, item, config.assignTopicAliases)
+            for (const packet of Faults.applyPacketFaults(broker, conn, prepared)) {
+              const encoded = Encoder.encode(packet, conn.level, { maxPacketSize: conn.clientMaximumPacketSize })
+              if (encoded._tag === "Failure") {
+                notSent(conn, packet, encoded.failure)
+                continue
+              }
+              chunks.push(encoded.success)
+              sent.push(packet)
+              conn.counters.bytesOut += encoded.success.length
+            }
+          }
+          if (chunks.length > 0) {
+            yield* Faults.writeImpaired(broker, conn, writer, chunks as [Uint8Array, ...Array<Uint8Array>])
+          }
+          for (const packet of sent) {
+            conn.counters.packetsOut++
+            emit({
+              _tag: "PacketSent",
+              connection: conn.id,
+              ...(conn.clientId !== undefined ? { clientId: conn.clientId } : {}),
+              packet
+            })
+          }
+          if (close) {
+            // RST instead of FIN, when the test asks for it.
+            if (broker.behavior(conn).network?.close === "rst") net.resetAndDestroy()
+            return
+          }
+        }
+      }).pipe(Effect.ensuring(Deferred.succeed(closed, undefined)))
+      fork(writeLoop)
+
+      fork(
+        Effect.sleep(Duration.millis(config.connectTimeout)).pipe(
+          Effect.andThen(
+            Effect.sync(() => {
+              if (!conn.connectReceived) broker.close(conn, "ConnectTimeout")
+            })
+          )
+        )
+      )
+
+      Behaviors.startMaxTime(broker, conn)
+
+      const parser = Parser.make({ maxPacketSize: config.maxPacketSize })
+      const reader = yield* socket.reader
+      const readLoop = Effect.gen(function* () {
+        while (conn.closing === undefined) {
+          const chunks = yield* reader.pull
+          for (const chunk of chunks) {
+            const bytes = typeof chunk === "string" ? textEncoder.encode(chunk) : chunk
+            conn.counters.bytesIn += bytes.length
+            // A blackholed connection reads on (to notice the client leaving) but handles nothing.
+            if (conn.blackholed) continue
+            const parsed = parser.push(bytes)
+            for (const packet of parsed.packets) {
+              if (conn.closing !== undefined) break
+              conn.counters.packetsIn++
+              conn.lastReceived = now()
+              emit({
+                _tag: "PacketReceived",
+                connection: conn.id,
+                ...(conn.clientId !== undefined ? { clientId: conn.clientId } : {}),
+                packet
+              })
+              if (conn.stopHandling) continue
+              dispatch(broker, conn, packet)
+              Behaviors.countPacket(broker, conn)
+            }
+            if (parsed.error !== undefined && !conn.stopHandling) codecViolation(conn, parsed.error)
+            if (conn.closing !== undefined) break
+          }
+        }
+      })
+      const exit = yield* Effect.raceFirst(Effect.exit(readLoop), Effect.as(Deferred.await(closed), Exit.void))
+      if (conn.closing === undefined) {
+        // The socket ended without anybody asking: the client went away.
+        const failure = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail") : undefined
+        const socketError = failure?._tag === "Fail" ? (failure.error as Socket.SocketError) : undefined
+        ended =
+          socketError?.reason._tag === "SocketCloseError" && socketError.reason.code === 1000
+            ? "ClientClosed"
+            : "SocketError"
+      } else {
+        // Let the writer flush what was queued before the close, unless the socket is gone already.
+        yield* Effect.raceFirst(
+          Deferred.await(closed),
+          Effect.callback<void>((resume) => {
+            if (net.destroyed) return resume(Effect.void)
+            const onClose = () => resume(Effect.void)
+            net.once("close", onClose)
+            return Effect.sync(() => void net.off("close", onClose))
+          })
+        )
+      }
+    }).pipe(
+      Effect.scoped,
+      Effect.catchCause((cause) =>
+        Cause.hasInterruptsOnly(cause)
+          ? Effect.void
+          : Effect.sync(() => broker.warn(undefined, `internal error in a connection: ${Cause.pretty(cause)}`))
+      )
+    )
+}
