@@ -4,7 +4,7 @@
  */
 import type { Packet } from "@mqttest/codec"
 import { Message, type Session, type SubscriptionIndex } from "@mqttest/session"
-import { Effect } from "effect"
+import { Duration, Effect } from "effect"
 import type { Broker } from "./broker.js"
 import type { Connection } from "./connection.js"
 
@@ -150,14 +150,18 @@ export const armResend = (broker: Broker, conn: Connection, session: Session.Ses
   const timeouts = broker.behavior(conn).ackTimeouts
   const timeout = conn.level === 5 ? (timeouts?.mqtt5 ?? null) : timeouts?.mqtt3 === undefined ? 5000 : timeouts.mqtt3
   if (timeout === null) return
-  const stepper = broker.newStepper(conn, `resend/${packetId}`, timeout)
+  // A plain number (the default) needs no schedule: this runs for every QoS 1/2 message sent.
+  const next: Effect.Effect<Duration.Duration | undefined> =
+    typeof timeout === "number"
+      ? Effect.succeed(Duration.millis(timeout))
+      : broker.newStepper(conn, `resend/${packetId}`, timeout).next
   const resend = Effect.sync(() => {
     const entry = session.outbound.get(packetId)
     if (entry === undefined || conn.closing !== undefined) return false
     conn.send(entry.state === "pubcomp" ? { _tag: "Pubrel", packetId } : { ...entry.publish, dup: true })
     return true
   })
-  const loop: Effect.Effect<void> = Effect.flatMap(stepper.next, (delay) =>
+  const loop: Effect.Effect<void> = Effect.flatMap(next, (delay) =>
     delay === undefined
       ? Effect.void
       : Effect.sleep(delay).pipe(
