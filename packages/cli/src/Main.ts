@@ -59,7 +59,12 @@ const describe = (event: ServerEvent.ServerEvent): readonly [Level, string] | un
         `${event._tag === "PacketReceived" ? "<-" : "->"} ${event.connection} ${event.packet._tag.toUpperCase()}`
       ]
     case "Warning":
-      return ["warn", `warning: ${event.message}${event.spec ? ` [${event.spec}]` : ""}`]
+      // A client id outside [0-9a-zA-Z]{1,23} is accepted and only advisory; most client
+      // libraries generate such ids, so at the default level it would drown the real warnings.
+      return [
+        event.spec === "MQTT-3.1.3-5" ? "info" : "warn",
+        `warning: ${event.message}${event.spec ? ` [${event.spec}]` : ""}`
+      ]
     case "ProtocolViolation":
       return ["warn", `connection ${event.connection}: protocol violation: ${event.message}`]
     case "FaultInjected":

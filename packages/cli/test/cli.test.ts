@@ -93,6 +93,22 @@ describe("mqttest CLI", () => {
     assert.strictEqual(await cli.exit, 0)
   })
 
+  test("an advisory client-id warning is logged at info, not at the default warn level", async () => {
+    const stderrFor = async (args: ReadonlyArray<string>) => {
+      const { cli, url } = await start(["--events", ...args])
+      // MQTT.js's generated ids look like this one: accepted, but outside [0-9a-zA-Z].
+      const client = await mqtt.connectAsync(url, { clientId: "mqttjs_1a2b3c4d", reconnectPeriod: 0 })
+      const warning = await nextEvent(cli, ServerEvent.is("Warning"))
+      assert.strictEqual(warning.spec, "MQTT-3.1.3-5")
+      await client.endAsync()
+      cli.proc.kill("SIGTERM")
+      assert.strictEqual(await cli.exit, 0)
+      return cli.stderr()
+    }
+    assert.notInclude(await stderrFor([]), "MQTT-3.1.3-5")
+    assert.include(await stderrFor(["-v"]), 'warning: client id "mqttjs_1a2b3c4d"')
+  })
+
   test("--events writes every event as a JSON line with the library's Schema", async () => {
     const { cli, url } = await start(["--events"])
     const listening = await nextEvent(cli, ServerEvent.is("Listening"))
