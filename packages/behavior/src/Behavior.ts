@@ -8,11 +8,95 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
-import { Delay } from "./Delay.js"
+import { Delay, expected as delayExpected } from "./Delay.js"
 import { Network, PacketFaults, PacketIds } from "./Fault.js"
 
-const Millis = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
-const ReasonCode = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 255 }))
+const Millis = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)).annotate({
+  expected: "a number of ms (an integer ≥ 0)"
+})
+
+const hex = (code: number) => `0x${code.toString(16).padStart(2, "0")}`
+
+/** A reason code from a fixed set, named by value in errors. */
+const codeOf = (codes: ReadonlyArray<number>, what: string) =>
+  Schema.Int.check(
+    Schema.makeFilter((code: number) =>
+      codes.includes(code)
+        ? undefined
+        : `expected ${what} (${codes.map(hex).join(", ")}), got ${code > 255 ? code : hex(code)}`
+    )
+  ).annotate({ expected: `${what} (${codes.map(hex).join(", ")})` })
+
+/**
+ * CONNACK return codes that refuse a 3.1/3.1.1 client: 1 unacceptable
+ * protocol version, 2 identifier rejected, 3 server unavailable, 4 bad user
+ * name or password, 5 not authorized.
+ * @since 0.1.0
+ */
+export const connackRefusalCodesV3: ReadonlyArray<number> = [1, 2, 3, 4, 5]
+
+/**
+ * CONNACK reason codes that refuse an MQTT 5 client (every failure code the
+ * spec allows in CONNACK).
+ * @since 0.1.0
+ */
+export const connackRefusalCodesV5: ReadonlyArray<number> = [
+  0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a, 0x8c, 0x90, 0x95, 0x97, 0x99, 0x9a, 0x9b, 0x9c,
+  0x9d, 0x9f
+]
+
+const v3ToV5: Record<number, number> = { 1: 0x84, 2: 0x85, 3: 0x88, 4: 0x86, 5: 0x87 }
+const v5ToV3: Record<number, number> = { 132: 1, 133: 2, 134: 4, 135: 5, 138: 5, 140: 4 }
+
+/**
+ * The CONNACK code refusing a client: one number, or one per protocol level.
+ * A single number that is valid for one level only is mapped to the other
+ * level's nearest code: 1 ↔ 0x84, 2 ↔ 0x85, 3 ↔ 0x88, 4 ↔ 0x86, 5 ↔ 0x87;
+ * 0x8A (banned) → 5, 0x8C (bad authentication method) → 4, any other MQTT 5
+ * code → 3 (server unavailable). `{ mqtt3, mqtt5 }` sets each level itself
+ * (a level left out gets its default).
+ * @since 0.1.0
+ */
+export const ConnackReasonCode = Schema.Union([
+  codeOf([...connackRefusalCodesV3, ...connackRefusalCodesV5], "a CONNACK refusal code"),
+  Schema.Struct({
+    mqtt3: Schema.optionalKey(codeOf(connackRefusalCodesV3, "an MQTT 3.1.1 CONNACK refusal code")),
+    mqtt5: Schema.optionalKey(codeOf(connackRefusalCodesV5, "an MQTT 5 CONNACK refusal code"))
+  })
+]).annotate({
+  expected: `a CONNACK refusal code (MQTT 3.1.1: 1-5; MQTT 5: ${connackRefusalCodesV5.map(hex).join(", ")}) or { mqtt3, mqtt5 }`
+})
+/** @since 0.1.0 */
+export type ConnackReasonCode = typeof ConnackReasonCode.Type
+
+/**
+ * The CONNACK code for a refused client at protocol `level`, from the
+ * configured code (if any) and the defaults for each level.
+ * @since 0.1.0
+ */
+export const connackCode = (
+  configured: ConnackReasonCode | undefined,
+  level: 3 | 4 | 5,
+  defaults: { readonly mqtt3: number; readonly mqtt5: number }
+): number => {
+  if (configured === undefined) return level === 5 ? defaults.mqtt5 : defaults.mqtt3
+  if (typeof configured === "object") {
+    return level === 5 ? (configured.mqtt5 ?? defaults.mqtt5) : (configured.mqtt3 ?? defaults.mqtt3)
+  }
+  const isV3 = connackRefusalCodesV3.includes(configured)
+  if (level === 5) return isV3 ? v3ToV5[configured]! : configured
+  return isV3 ? configured : (v5ToV3[configured] ?? 3)
+}
+
+/**
+ * MQTT 5 reason codes a server may use to refuse each operation.
+ * @since 0.1.0
+ */
+export const refusalCodes = {
+  refuseSubscribe: [0x80, 0x83, 0x87, 0x8f, 0x91, 0x97, 0x9e, 0xa1, 0xa2],
+  refusePublish: [0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99],
+  refuseUnsubscribe: [0x80, 0x83, 0x87, 0x8f, 0x91]
+} as const
 
 /**
  * Delays before acknowledgements: one delay for all of PUBACK, PUBREC,
@@ -20,15 +104,22 @@ const ReasonCode = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 255 
  * @since 0.1.0
  */
 export const AckDelay = Schema.Union([
+  // A delay first: `{ fixed: 300 }` is one delay for every ack, never an empty per-type object.
+  Delay,
   Schema.Struct({
     puback: Schema.optionalKey(Delay),
     pubrec: Schema.optionalKey(Delay),
     pubcomp: Schema.optionalKey(Delay),
     suback: Schema.optionalKey(Delay),
     unsuback: Schema.optionalKey(Delay)
-  }),
-  Delay
-])
+  }).check(
+    Schema.makeFilter((perType: object) =>
+      Object.keys(perType).length > 0 ? undefined : "expected at least one of puback, pubrec, pubcomp, suback, unsuback"
+    )
+  )
+]).annotate({
+  expected: `${delayExpected}, or one per packet type { puback, pubrec, pubcomp, suback, unsuback }`
+})
 /** @since 0.1.0 */
 export type AckDelay = typeof AckDelay.Type
 
@@ -63,7 +154,7 @@ export const Credentials = Schema.Struct({
   username: Schema.String,
   password: Schema.optionalKey(Password),
   /** CONNACK code for a refused client. Default 0x04 (3.1.1) / 0x86 (5.0). */
-  reasonCode: Schema.optionalKey(ReasonCode)
+  reasonCode: Schema.optionalKey(ConnackReasonCode)
 })
 /** @since 0.1.0 */
 export type Credentials = typeof Credentials.Type
@@ -75,7 +166,7 @@ export type Credentials = typeof Credentials.Type
 export const ClientIdPrefix = Schema.Struct({
   prefix: Schema.String,
   /** CONNACK code for a refused client. Default 0x02 (3.1.1) / 0x85 (5.0). */
-  reasonCode: Schema.optionalKey(ReasonCode)
+  reasonCode: Schema.optionalKey(ConnackReasonCode)
 })
 /** @since 0.1.0 */
 export type ClientIdPrefix = typeof ClientIdPrefix.Type
@@ -85,13 +176,21 @@ export type ClientIdPrefix = typeof ClientIdPrefix.Type
  * matched against the topic or filter the client names).
  * @since 0.1.0
  */
-export const Refusal = Schema.Struct({
-  topics: Schema.Array(Schema.String),
-  /** MQTT 5 reason code. Default 0x87 (not authorized); 3.1.1 SUBACK uses 0x80. */
-  reasonCode: Schema.optionalKey(ReasonCode)
-})
+const refusalOf = (kind: keyof typeof refusalCodes, packet: string) =>
+  Schema.Struct({
+    topics: Schema.Array(Schema.String),
+    /** MQTT 5 reason code. Default 0x87 (not authorized); 3.1.1 SUBACK uses 0x80. */
+    reasonCode: Schema.optionalKey(codeOf(refusalCodes[kind], `an MQTT 5 ${packet} failure code`))
+  })
+
 /** @since 0.1.0 */
-export type Refusal = typeof Refusal.Type
+export const RefuseSubscribe = refusalOf("refuseSubscribe", "SUBACK")
+/** @since 0.1.0 */
+export const RefusePublish = refusalOf("refusePublish", "PUBACK/PUBREC")
+/** @since 0.1.0 */
+export const RefuseUnsubscribe = refusalOf("refuseUnsubscribe", "UNSUBACK")
+/** @since 0.1.0 */
+export type Refusal = typeof RefuseSubscribe.Type
 
 /**
  * The behaviour of one connection. Every option is optional: unset means
@@ -118,11 +217,11 @@ export const Behavior = Schema.Struct({
   /** Accept only these credentials. */
   credentials: Schema.optionalKey(Credentials),
   /** Refuse subscriptions to matching topic filters. */
-  refuseSubscribe: Schema.optionalKey(Refusal),
+  refuseSubscribe: Schema.optionalKey(RefuseSubscribe),
   /** Refuse publishes to matching topics. */
-  refusePublish: Schema.optionalKey(Refusal),
+  refusePublish: Schema.optionalKey(RefusePublish),
   /** Refuse unsubscribes from matching topic filters. */
-  refuseUnsubscribe: Schema.optionalKey(Refusal),
+  refuseUnsubscribe: Schema.optionalKey(RefuseUnsubscribe),
   /** Faults on packets the server sends (drop, duplicate, spurious, reorder, redeliver, QoS upgrade). */
   packetFaults: Schema.optionalKey(PacketFaults),
   /** Packet identifier strategy for server → client publishes. */
@@ -138,15 +237,41 @@ export type Behavior = typeof Behavior.Type
 /** @since 0.1.0 */
 export type BehaviorKey = keyof Behavior
 
+/**
+ * A per-connection option: one value, a list (connection N uses element N
+ * mod length; `null` = not set for that connection), or `null` (not set).
+ */
 const perConnection = <S extends Schema.Top>(schema: S) =>
-  Schema.optionalKey(Schema.Union([schema, Schema.Array(Schema.NullOr(schema))]))
+  Schema.optionalKey(
+    Schema.NullOr(Schema.Union([schema, Schema.Array(Schema.NullOr(schema))])).annotate({
+      expected: `${expectedOf(schema)}, a list of those per connection (null = not set), or null`
+    })
+  )
+
+const expectedOf = (schema: Schema.Top): string => {
+  const expected = schema.ast.annotations?.expected
+  return typeof expected === "string" ? expected : "a valid value"
+}
+
+const validRegex = Schema.String.check(
+  Schema.makeFilter((source: string) => {
+    try {
+      new RegExp(source)
+      return undefined
+    } catch (error) {
+      return `expected a valid regular expression: ${error instanceof Error ? error.message : String(error)}`
+    }
+  })
+)
 
 /**
  * A rule: a client id (exact, or `{ regex }`) and the behaviour for it.
  * @since 0.1.0
  */
 export const Rule = Schema.Struct({
-  clientId: Schema.Union([Schema.String, Schema.Struct({ regex: Schema.String })]),
+  clientId: Schema.Union([Schema.String, Schema.Struct({ regex: validRegex })]).annotate({
+    expected: 'a client id or { regex: "…" }'
+  }),
   ...Behavior.fields
 })
 /** @since 0.1.0 */
@@ -166,9 +291,9 @@ export const BehaviorConfig = Schema.Struct({
   sessionExpiry: perConnection(Millis),
   clientIdPrefix: perConnection(ClientIdPrefix),
   credentials: perConnection(Credentials),
-  refuseSubscribe: perConnection(Refusal),
-  refusePublish: perConnection(Refusal),
-  refuseUnsubscribe: perConnection(Refusal),
+  refuseSubscribe: perConnection(RefuseSubscribe),
+  refusePublish: perConnection(RefusePublish),
+  refuseUnsubscribe: perConnection(RefuseUnsubscribe),
   packetFaults: perConnection(PacketFaults),
   packetIds: perConnection(PacketIds),
   network: perConnection(Network),
@@ -205,7 +330,7 @@ export const resolve = (config: BehaviorConfig, index: number, clientId?: string
   const out: Record<string, unknown> = {}
   for (const key of keys) {
     const value = (config as Record<string, unknown>)[key]
-    if (value === undefined) continue
+    if (value === undefined || value === null) continue
     const chosen = Array.isArray(value) ? (value.length === 0 ? null : value[index % value.length]) : value
     if (chosen !== null && chosen !== undefined) out[key] = chosen
   }

@@ -45,10 +45,17 @@ export const ScheduleValue = Schema.declare((u: unknown): u is Schedule.Schedule
 })
 
 /**
+ * What a delay may be, as error messages say it.
+ * @since 0.1.0
+ */
+export const expected =
+  "a number of ms, { fixed, times? }, { random: [min, max], times? }, { exponential, factor?, max?, times? } or an Effect Schedule"
+
+/**
  * A delay: data or a Schedule.
  * @since 0.1.0
  */
-export const Delay = Schema.Union([DelaySpec, ScheduleValue])
+export const Delay = Schema.Union([DelaySpec, ScheduleValue]).annotate({ expected })
 /** @since 0.1.0 */
 export type Delay = typeof Delay.Type
 

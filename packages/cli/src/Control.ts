@@ -32,6 +32,7 @@ export const ControlCommand = Schema.Union([
     reasonCode: Schema.optionalKey(Schema.Int)
   }),
   Schema.Struct({ id, cmd: Schema.Literal("configure"), config: Schema.Unknown }),
+  Schema.Struct({ id, cmd: Schema.Literal("reset") }),
   Schema.Struct({
     id,
     cmd: Schema.Literal("offline"),
@@ -93,6 +94,8 @@ export const handle = (server: MqttServer.MqttServer["Service"], line: string): 
         return yield* answer(server.configure(command.config as never))
       case "offline":
         return yield* answer(server.goOffline({ duration: command.duration, reset: command.reset, keep: command.keep }))
+      case "reset":
+        return yield* answer(server.reset)
       case "online":
         return yield* answer(server.goOnline)
       case "blackhole":

@@ -155,6 +155,7 @@ const exitCodeOf = (cause: Cause.Cause<unknown>): number => {
     case "UsageError":
     case "ConfigFileError":
     case "SchemaError":
+    case "ConfigError":
     case "ShowHelp":
     case "InvalidValue":
     case "MissingOption":

@@ -9,8 +9,9 @@
 
 import * as Fs from "node:fs/promises"
 import { Behavior } from "@mqttest/behavior"
-import { Effect, Schema } from "effect"
+import { Effect, Schema, type SchemaIssue } from "effect"
 import { DumpDecode } from "./Dump.js"
+import * as Issues from "./internal/issues.js"
 
 const Port = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))
 const Millis = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
@@ -209,10 +210,49 @@ export const resolve = (config: MqttestConfig = {}): Resolved => {
 }
 
 /**
- * Decodes an unknown value (a parsed config file, a plain object) into a config.
+ * A configuration (or a runtime change of one) that the Schema refused. The
+ * message has one line per problem: the option's path, what it accepts and
+ * what it got; unknown options name the accepted ones.
  * @since 0.1.0
  */
-export const decodeUnknown = Schema.decodeUnknownEffect(MqttestConfig)
+export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
+  problem: Schema.String
+}) {
+  override get message(): string {
+    return `invalid config: ${this.problem}`
+  }
+}
+
+const strict = { onExcessProperty: "error", reportInput: true } as const
+
+const decodeWith =
+  <S extends Schema.Top & { readonly DecodingServices: never }>(schema: S) =>
+  (input: unknown): Effect.Effect<S["Type"], ConfigError> =>
+    Schema.decodeUnknownEffect(schema)(input, strict).pipe(
+      Effect.mapError((error) => new ConfigError({ problem: Issues.format(error.issue) }))
+    )
+
+/**
+ * Decodes an unknown value (a plain object, a parsed config file, a control
+ * command's config) into a config. Unknown options are errors everywhere.
+ * @since 0.1.0
+ */
+export const decodeUnknown: (input: unknown) => Effect.Effect<MqttestConfig, ConfigError> = decodeWith(MqttestConfig)
+
+/**
+ * Decodes a runtime change of behaviour options (`configure`): the same
+ * Schema as the config's behaviour options; `null` unsets an option.
+ * @since 0.1.0
+ */
+export const decodeBehavior: (input: unknown) => Effect.Effect<Behavior.BehaviorConfig, ConfigError> = decodeWith(
+  Behavior.BehaviorConfig
+)
+
+/**
+ * A Schema issue as the lines a config error shows.
+ * @since 0.1.0
+ */
+export const formatIssue = (issue: SchemaIssue.Issue): string => Issues.format(issue)
 
 /**
  * A config file that could not be read, parsed or decoded; the message names
@@ -244,7 +284,7 @@ export const loadFile = (path: string): Effect.Effect<MqttestConfig, ConfigFileE
       catch: (cause) =>
         new ConfigFileError({ path, problem: `not JSON: ${cause instanceof Error ? cause.message : cause}` })
     })
-    return yield* Schema.decodeUnknownEffect(MqttestConfig)(json, { onExcessProperty: "error" }).pipe(
-      Effect.mapError((error) => new ConfigFileError({ path, problem: error.message }))
+    return yield* decodeUnknown(json).pipe(
+      Effect.mapError((error) => new ConfigFileError({ path, problem: error.problem }))
     )
   })

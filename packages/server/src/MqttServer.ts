@@ -7,7 +7,7 @@
  */
 import type { Behavior } from "@mqttest/behavior"
 import type { Packet } from "@mqttest/codec"
-import { Context, Effect, Layer, type Schema, type Scope, Stream } from "effect"
+import { Context, Effect, Layer, type Scope, Stream } from "effect"
 import type * as Config from "./Config.js"
 import * as Engine from "./internal/engine.js"
 import type { ConnectionNotFound, ListenError } from "./ListenError.js"
@@ -75,10 +75,13 @@ export class MqttServer extends Context.Service<
     readonly goOnline: Effect.Effect<void, ListenError>
     /**
      * Changes behaviour options at runtime (any subset of the config's
-     * behaviour options): new connections use them at once, live connections
-     * from their next packet. Emits `BehaviorChanged`.
+     * behaviour options; `null` unsets one): new connections use them at
+     * once, live connections from their next packet. Decoded with the
+     * config's Schema (unknown options are errors). Emits `BehaviorChanged`.
      */
-    readonly configure: (update: Behavior.BehaviorConfig) => Effect.Effect<void, Schema.SchemaError>
+    readonly configure: (update: Behavior.BehaviorConfig) => Effect.Effect<void, Config.ConfigError>
+    /** Restores the behaviour options the server started with. Emits `BehaviorChanged` with `reset: true`. */
+    readonly reset: Effect.Effect<void>
     /** Stops the server: closes every connection and the listener; returns the final statistics. */
     readonly stop: Effect.Effect<Stats>
     /** Statistics so far. */
@@ -94,7 +97,7 @@ export class MqttServer extends Context.Service<
  */
 export const make = (
   config: Config.MqttestConfig = {}
-): Effect.Effect<MqttServer["Service"], ListenError, Scope.Scope> =>
+): Effect.Effect<MqttServer["Service"], ListenError | Config.ConfigError, Scope.Scope> =>
   Effect.map(Engine.make(config), (engine) => {
     const url = `mqtt://${engine.host.includes(":") ? `[${engine.host}]` : engine.host}:${engine.port}`
     return MqttServer.of({
@@ -115,12 +118,13 @@ export const make = (
  * A server bound to the configured host and port range, for the layer's lifetime.
  * @since 0.1.0
  */
-export const layer = (config: Config.MqttestConfig = {}): Layer.Layer<MqttServer, ListenError> =>
+export const layer = (config: Config.MqttestConfig = {}): Layer.Layer<MqttServer, ListenError | Config.ConfigError> =>
   Layer.effect(MqttServer, make(config))
 
 /**
  * A server for tests: 127.0.0.1, a port the OS picks, other options as given.
  * @since 0.1.0
  */
-export const layerTest = (config: Config.MqttestConfig = {}): Layer.Layer<MqttServer, ListenError> =>
-  layer({ host: "127.0.0.1", ports: 0, ...config })
+export const layerTest = (
+  config: Config.MqttestConfig = {}
+): Layer.Layer<MqttServer, ListenError | Config.ConfigError> => layer({ host: "127.0.0.1", ports: 0, ...config })

@@ -42,8 +42,10 @@ export interface Handle {
   readonly goOnline: () => Promise<void>
   /** Blackholes a connection or all of them (see `MqttServer.blackhole`). */
   readonly blackhole: (target: number | "all", options?: { readonly after?: number }) => Promise<void>
-  /** Changes behaviour options at runtime (see `MqttServer.configure`). */
+  /** Changes behaviour options at runtime (see `MqttServer.configure`); rejects with a `ConfigError`. */
   readonly configure: (update: Behavior.BehaviorConfig) => Promise<void>
+  /** Restores the behaviour options the server started with. */
+  readonly reset: () => Promise<void>
   /** Stops the server (idempotent) and resolves with the final statistics. */
   readonly stop: () => Promise<Stats>
   /** Resolves once the server has stopped, however it stopped. */
@@ -53,15 +55,14 @@ export interface Handle {
 
 /**
  * Starts a server. Rejects with a `ListenError` when no port can be bound,
- * or with a Schema error naming the bad option when the config is invalid.
+ * or with a `ConfigError` naming each bad option when the config is invalid.
  * @since 0.1.0
  */
 export const start = (config: Config.MqttestConfig = {}): Promise<Handle> =>
   Effect.runPromise(
     Effect.gen(function* () {
-      const decoded = yield* Config.decodeUnknown(config)
       const scope = yield* Scope.make()
-      const server = yield* MqttServer.make(decoded).pipe(
+      const server = yield* MqttServer.make(config).pipe(
         Scope.provide(scope),
         Effect.onError(() => Scope.close(scope, Exit.void))
       )
@@ -78,6 +79,7 @@ export const start = (config: Config.MqttestConfig = {}): Promise<Handle> =>
         disconnect: (connection, reasonCode) => run(server.disconnect(connection, reasonCode)),
         stats: () => run(server.stats),
         configure: (update) => run(server.configure(update)),
+        reset: () => run(server.reset),
         blackhole: (target, options) => run(server.blackhole(target, options)),
         goOffline: (options) => run(server.goOffline(options)),
         goOnline: () => run(server.goOnline),

@@ -188,8 +188,10 @@ export const FaultInjected = Schema.TaggedStruct("FaultInjected", {
  */
 export const BehaviorChanged = Schema.TaggedStruct("BehaviorChanged", {
   timestamp,
-  /** The options that were set. */
-  options: Schema.Array(Schema.String)
+  /** The options that were set (or, for a reset, that went back to their start values). */
+  options: Schema.Array(Schema.String),
+  /** Present (true) when `reset` restored the options the server started with. */
+  reset: Schema.optionalKey(Schema.Boolean)
 })
 
 /**

@@ -104,11 +104,13 @@ export const refusedConnect = (
   clientId: string
 ): number | undefined => {
   const behavior = broker.behavior(conn)
-  const v5 = packet.protocolLevel === 5
+  const level = packet.protocolLevel
   const prefix = behavior.clientIdPrefix
   if (prefix !== undefined && !clientId.startsWith(prefix.prefix)) {
-    const code =
-      prefix.reasonCode ?? (v5 ? ReasonCode.V5.ClientIdentifierNotValid : ReasonCode.V3Connack.IdentifierRejected)
+    const code = Behavior.connackCode(prefix.reasonCode, level, {
+      mqtt3: ReasonCode.V3Connack.IdentifierRejected,
+      mqtt5: ReasonCode.V5.ClientIdentifierNotValid
+    })
     broker.fault(
       conn,
       "clientIdPrefix",
@@ -125,9 +127,10 @@ export const refusedConnect = (
         packet.password.length === expected.length &&
         packet.password.every((byte, i) => byte === expected[i]))
     if (packet.username !== credentials.username || !passwordOk) {
-      const code =
-        credentials.reasonCode ??
-        (v5 ? ReasonCode.V5.BadUserNameOrPassword : ReasonCode.V3Connack.BadUserNameOrPassword)
+      const code = Behavior.connackCode(credentials.reasonCode, level, {
+        mqtt3: ReasonCode.V3Connack.BadUserNameOrPassword,
+        mqtt5: ReasonCode.V5.BadUserNameOrPassword
+      })
       broker.fault(conn, "credentials", `user ${JSON.stringify(packet.username ?? "")} refused`)
       return code
     }

@@ -59,10 +59,13 @@ export class Broker {
       conn.behaviorVersion !== this.behaviorVersion ||
       conn.behaviorClientId !== conn.clientId
     ) {
+      const previous = conn.behavior
       conn.behavior = Behavior.resolve(this.behaviorConfig, conn.id, conn.clientId)
       conn.behaviorVersion = this.behaviorVersion
       conn.behaviorClientId = conn.clientId
       conn.steppers.clear()
+      // A changed list of packet faults counts `nth` / `every` from the change.
+      if (previous !== undefined && previous.packetFaults !== conn.behavior.packetFaults) conn.faultCounts.clear()
     }
     return conn.behavior
   }
@@ -86,11 +89,26 @@ export class Broker {
     return Effect.runSync(Effect.flatMap(Delay.seededRandom(seed), (random) => Delay.stepper(delay, random)))
   }
 
-  /** Changes behaviour options at runtime: new connections at once, live ones from their next packet. */
+  /**
+   * Changes behaviour options at runtime: new connections at once, live ones
+   * from their next packet; `null` unsets an option.
+   */
   configure(update: Behavior.BehaviorConfig): void {
     this.behaviorConfig = { ...this.behaviorConfig, ...update }
     this.behaviorVersion++
     this.deps.emit({ _tag: "BehaviorChanged", options: Object.keys(update) })
+  }
+
+  /** Restores the behaviour options the server started with. */
+  reset(): void {
+    const changed = Object.keys({ ...this.behaviorConfig, ...this.deps.config.behavior }).filter(
+      (key) =>
+        (this.behaviorConfig as Record<string, unknown>)[key] !==
+        (this.deps.config.behavior as Record<string, unknown>)[key]
+    )
+    this.behaviorConfig = this.deps.config.behavior
+    this.behaviorVersion++
+    this.deps.emit({ _tag: "BehaviorChanged", options: changed, reset: true })
   }
 
   /** Reports what a behaviour made the server do. */

@@ -4,9 +4,8 @@
  */
 
 import type * as Net from "node:net"
-import { Behavior } from "@mqttest/behavior"
 import type { Packet } from "@mqttest/codec"
-import { Clock, Deferred, Duration, Effect, Exit, FiberSet, Schema, type Scope } from "effect"
+import { Clock, Deferred, Duration, Effect, Exit, FiberSet, type Scope } from "effect"
 import * as Config from "../Config.js"
 import { ConnectionNotFound, type ListenError } from "../ListenError.js"
 import type { MqttServer } from "../MqttServer.js"
@@ -37,11 +36,12 @@ export type Engine = Omit<MqttServer["Service"], "url" | "waitFor">
 
 const textEncoder = new TextEncoder()
 
-const decodeBehavior = Schema.decodeUnknownEffect(Behavior.BehaviorConfig)
-
-export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenError, Scope.Scope> =>
+export const make = (
+  input: Config.MqttestConfig
+): Effect.Effect<Engine, ListenError | Config.ConfigError, Scope.Scope> =>
   Effect.gen(function* () {
-    const config = Config.resolve(input)
+    // The same Schema as a config file or a control command: a library object gets the same checks.
+    const config = Config.resolve(yield* Config.decodeUnknown(input))
     const clock = yield* Clock.Clock
     // Milliseconds with a microsecond fraction (dumps show microseconds).
     const now = () => Number(clock.currentTimeNanosUnsafe() / 1000n) / 1000
@@ -232,7 +232,8 @@ export const make = (input: Config.MqttestConfig): Effect.Effect<Engine, ListenE
           forkServer(Effect.sleep(Duration.millis(options.after)).pipe(Effect.andThen(Effect.sync(apply))))
           return Effect.void
         }),
-      configure: (update) => Effect.map(decodeBehavior(update), (decoded) => broker.configure(decoded)),
+      configure: (update) => Effect.map(Config.decodeBehavior(update), (decoded) => broker.configure(decoded)),
+      reset: Effect.sync(() => broker.reset()),
       stop,
       stats: Effect.sync(() => broker.stats()),
       finished: Deferred.await(finished)

@@ -1,0 +1,181 @@
+/**
+ * One Schema, one behaviour: library objects, `start`, `configure` and
+ * `reset` accept the same options, refuse the same mistakes with errors that
+ * name what is accepted, and do what the README says.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import type { Packet } from "@mqttest/codec"
+import { Config, MqttServer, ServerEvent, start } from "@mqttest/server"
+import { Effect, Fiber } from "effect"
+import { TestClock } from "effect/testing"
+import { connectPacket, rawClient, text } from "./helpers.js"
+
+type Options = Parameters<typeof MqttServer.layerTest>[0]
+const withServer = (config: Options = {}) => Effect.provide(MqttServer.layerTest(config))
+
+const publishQoS1 = (packetId: number): Packet.Publish => ({
+  _tag: "Publish",
+  topic: "t",
+  payload: text("x"),
+  qos: 1,
+  packetId,
+  retain: false,
+  dup: false
+})
+
+const assertPuback = (packet: Packet.Packet, packetId: number) => {
+  assert.strictEqual(packet._tag, "Puback")
+  assert.strictEqual((packet as Packet.Puback).packetId, packetId)
+}
+
+describe("config errors name the option and what it accepts", () => {
+  it("start() refuses a misspelt option and suggests the right one", async () => {
+    const error = await start({ ports: 0, ackDelai: 5 } as never).then(
+      () => assert.fail("a misspelt option was accepted"),
+      (error: Error) => error
+    )
+    assert.strictEqual((error as { _tag?: string })._tag, "ConfigError")
+    assert.match(error.message, /ackDelai: unknown option; did you mean ackDelay\?/)
+    assert.match(error.message, /accepted: .*connackDelay/)
+  })
+
+  it.effect("a bad value says what the option accepts and what it got", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(Config.decodeUnknown({ ackDelay: "x" }))
+      assert.match(error.message, /^invalid config: ackDelay: expected a number of ms, \{ fixed, times\? \}/)
+      assert.match(error.message, /one per packet type \{ puback, pubrec, pubcomp, suback, unsuback \}/)
+      assert.match(error.message, /got "x"$/)
+      assert.notInclude(error.message, "Declaration")
+      const nested = yield* Effect.flip(Config.decodeUnknown({ ackDelay: [100, { fixed: "slow" }] }))
+      assert.match(nested.message, /ackDelay\[1\]\.fixed: expected number, got "slow"/)
+    })
+  )
+
+  it.effect("an invalid client id regex is an error at config time", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(MqttServer.make({ ports: 0, rules: [{ clientId: { regex: "(" } }] }))
+      assert.strictEqual(error._tag, "ConfigError")
+      assert.match(error.message, /rules\[0\]\.clientId\.regex: expected a valid regular expression/)
+    })
+  )
+
+  it.effect("a refusal code must exist at some protocol level", () =>
+    Effect.gen(function* () {
+      const bad = yield* Effect.flip(Config.decodeUnknown({ credentials: { username: "u", reasonCode: 0x9e } }))
+      assert.match(bad.message, /credentials\.reasonCode: expected a CONNACK refusal code \(0x01, .*0x9f\), got 0x9e/)
+      const wrongLevel = yield* Effect.flip(
+        Config.decodeUnknown({ credentials: { username: "u", reasonCode: { mqtt3: 0x87 } } })
+      )
+      assert.match(wrongLevel.message, /reasonCode\.mqtt3: expected an MQTT 3\.1\.1 CONNACK refusal code/)
+      const suback = yield* Effect.flip(Config.decodeUnknown({ refuseSubscribe: { topics: ["t"], reasonCode: 0x90 } }))
+      assert.match(suback.message, /refuseSubscribe\.reasonCode: expected an MQTT 5 SUBACK failure code/)
+    })
+  )
+})
+
+describe("a delay object for the whole ackDelay", () => {
+  it.effect("{ fixed } delays every ack (it is not read as an empty per-type object)", () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      const raw = yield* rawClient(server)
+      yield* raw.send(connectPacket({ clientId: "fixed" }))
+      assert.strictEqual((yield* raw.next)._tag, "Connack")
+      yield* raw.send(publishQoS1(1))
+      const fault = yield* server.waitFor(ServerEvent.is("FaultInjected", (e) => e.fault === "ackDelay"))
+      assert.strictEqual(fault.detail, "PUBACK delayed by 30000 ms")
+      const puback = yield* Effect.forkChild(raw.next)
+      yield* TestClock.adjust("30 seconds")
+      assertPuback(yield* Fiber.join(puback), 1)
+    }).pipe(withServer({ ackDelay: { fixed: 30_000 } }))
+  )
+
+  it("through start() and configure() too (decoded, not dropped)", async () => {
+    await using server = await start({ ports: 0, ackDelay: { fixed: 20 } })
+    await server.configure({ ackDelay: { random: [10, 20] } })
+    const changed = await server.waitFor(ServerEvent.is("BehaviorChanged"))
+    assert.deepStrictEqual(changed.options, ["ackDelay"])
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const raw = yield* rawClient(server as never)
+          yield* raw.send(connectPacket({ clientId: "random" }))
+          assert.strictEqual((yield* raw.next)._tag, "Connack")
+          yield* raw.send(publishQoS1(7))
+          assertPuback(yield* raw.next, 7)
+        })
+      )
+    )
+    const fault = await server.waitFor(ServerEvent.is("FaultInjected", (e) => e.fault === "ackDelay"))
+    assert.match(fault.detail, /^PUBACK delayed by (1\d|20) ms$/)
+  })
+})
+
+describe("configure and reset", () => {
+  it.effect("configure refuses unknown options; null unsets; reset restores the start config", () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      const error = yield* Effect.flip(server.configure({ ackDelai: 5 } as never))
+      assert.match(error.message, /ackDelai: unknown option; did you mean ackDelay\?/)
+
+      const ackOf = (clientId: string, packetId: number) =>
+        Effect.gen(function* () {
+          const raw = yield* rawClient(server)
+          yield* raw.send(connectPacket({ clientId }))
+          assert.strictEqual((yield* raw.next)._tag, "Connack")
+          yield* raw.send(publishQoS1(packetId))
+          return yield* raw.next
+        })
+
+      // Unset: the PUBACK comes at once, without moving the clock.
+      yield* server.configure({ ackDelay: null })
+      assertPuback(yield* ackOf("unset", 1), 1)
+
+      // Reset: the start config's 60 s delay is back.
+      yield* server.reset
+      const changed = yield* server.waitFor(ServerEvent.is("BehaviorChanged", (e) => e.reset === true))
+      assert.deepStrictEqual(changed.options, ["ackDelay"])
+      const delayed = yield* Effect.forkChild(ackOf("restored", 2))
+      const fault = yield* server.waitFor(
+        ServerEvent.is("FaultInjected", (e) => e.fault === "ackDelay" && e.clientId === "restored")
+      )
+      assert.strictEqual(fault.detail, "PUBACK delayed by 60000 ms")
+      yield* TestClock.adjust("60 seconds")
+      assertPuback(yield* Fiber.join(delayed), 2)
+    }).pipe(withServer({ ackDelay: 60_000 }))
+  )
+})
+
+describe("refusal codes per protocol level", () => {
+  const connackCode = (server: MqttServer.MqttServer["Service"], protocolLevel: 4 | 5) =>
+    Effect.gen(function* () {
+      const raw = yield* rawClient(server, protocolLevel)
+      yield* raw.send(connectPacket({ clientId: `c${protocolLevel}`, protocolLevel, username: "wrong" }))
+      const connack = yield* raw.next
+      assert.strictEqual(connack._tag, "Connack")
+      return (connack as Packet.Connack).reasonCode
+    })
+
+  it.effect("one MQTT 5 code is mapped for a 3.1.1 client", () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      assert.strictEqual(yield* connackCode(server, 5), 0x87)
+      assert.strictEqual(yield* connackCode(server, 4), 5)
+    }).pipe(withServer({ credentials: { username: "u", reasonCode: 0x87 } }))
+  )
+
+  it.effect("one 3.1.1 code is mapped for an MQTT 5 client", () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      assert.strictEqual(yield* connackCode(server, 4), 2)
+      assert.strictEqual(yield* connackCode(server, 5), 0x85)
+    }).pipe(withServer({ credentials: { username: "u", reasonCode: 2 } }))
+  )
+
+  it.effect("{ mqtt3, mqtt5 } sets each level", () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      assert.strictEqual(yield* connackCode(server, 4), 3)
+      assert.strictEqual(yield* connackCode(server, 5), 0x8a)
+    }).pipe(withServer({ credentials: { username: "u", reasonCode: { mqtt3: 3, mqtt5: 0x8a } } }))
+  )
+})
