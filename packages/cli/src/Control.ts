@@ -81,10 +81,12 @@ export const handle = (server: MqttServer.MqttServer["Service"], line: string): 
     switch (command.cmd) {
       case "publish":
         return yield* answer(
-          server.publish(command.topic, command.payloadBase64 ?? command.payload ?? "", {
-            qos: command.qos,
-            retain: command.retain
-          })
+          Effect.asVoid(
+            server.publish(command.topic, command.payloadBase64 ?? command.payload ?? "", {
+              qos: command.qos,
+              retain: command.retain
+            })
+          )
         )
       case "send":
         return yield* answer(server.send(command.connection, command.packet))

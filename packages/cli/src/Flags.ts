@@ -44,6 +44,10 @@ export const flags = {
   ),
   control: text("control", "Read JSON-line commands from 'stdin' and answer each on stdout"),
   log: text("log", "Log level on stderr: error, warn, info, debug (default warn; -v = info, -vv = debug)"),
+  version: Flag.Boolean("version").pipe(
+    Flag.withDescription("Print the version on stdout and exit"),
+    Flag.withDefault(false)
+  ),
   strict: Flag.Boolean("strict").pipe(
     Flag.withDescription("Refuse client ids the spec only tolerates"),
     Flag.withDefault(false)
@@ -87,6 +91,28 @@ export const flags = {
   serverKeepAlive: text("server-keep-alive", "MQTT 5 capability: keep alive imposed on clients (s)")
 }
 
+/**
+ * The original mqttest writes "unset" as `-` (`--ack-delay -`, `--max-pkt -,2`): a value that
+ * looks like a flag. Such a value is joined to its flag (`--max-pkt=-,2`) before parsing.
+ * @since 0.1.0
+ */
+export const joinDashValues = (argv: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const out: Array<string> = []
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    const next = argv[i + 1]
+    if (/^--?[a-z]/.test(arg) && !arg.includes("=") && next !== undefined && /^-(?:,|$)/.test(next)) {
+      out.push(`${arg.startsWith("--") ? arg : (shortNames[arg] ?? arg)}=${next}`)
+      i++
+    } else {
+      out.push(arg)
+    }
+  }
+  return out
+}
+
+const shortNames: Record<string, string> = { "-p": "--ports", "-c": "--max-connect" }
+
 /** @since 0.1.0 */
 export type Flags = {
   readonly [K in keyof typeof flags]: (typeof flags)[K] extends Flag.Flag<infer A> ? A : never
@@ -102,7 +128,10 @@ const integer = (
   return /^\d+$/.test(raw.trim()) && value >= min && value <= max
     ? Effect.succeed(value)
     : Effect.fail(
-        new UsageError({ flag, problem: `expected an integer from ${min} to ${max}, got ${JSON.stringify(raw)}` })
+        new UsageError({
+          flag,
+          problem: `expected ${max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer from ${min} to ${max}`}, got ${JSON.stringify(raw)}`
+        })
       )
 }
 
@@ -111,7 +140,15 @@ const perConnection = (flag: string, raw: string, min = 0) =>
   Effect.gen(function* () {
     const parts = raw.split(",").map((part) => part.trim())
     const values: Array<number | null> = []
-    for (const part of parts) values.push(part === "-" ? null : yield* integer(flag, part, min))
+    for (const part of parts) {
+      if (part === "-") values.push(null)
+      else if (/^\d+$/.test(part)) values.push(yield* integer(flag, part, min))
+      else
+        return yield* new UsageError({
+          flag,
+          problem: `expected n[,n…] (integers ≥ ${min}, one per connection; - = unset), got ${JSON.stringify(raw)}`
+        })
+    }
     return values.length === 1 ? values[0]! : values
   })
 

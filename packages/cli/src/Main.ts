@@ -12,10 +12,10 @@
 import * as Readline from "node:readline"
 import { NodeServices } from "@effect/platform-node"
 import { Config, type ListenError, MqttServer, ServerEvent } from "@mqttest/server"
-import { Cause, Deferred, Effect, Exit, Fiber, Option, Schema, Stream } from "effect"
-import { Command } from "effect/cli"
+import { Cause, Deferred, Effect, Exit, Fiber, Layer, Option, Queue, Schema, Stream } from "effect"
+import { CliConfig, type CliError, CliOutput, Command, GlobalFlag } from "effect/cli"
 import * as Control from "./Control.js"
-import { type Flags, flags, toConfig, UsageError } from "./Flags.js"
+import { type Flags, flags, joinDashValues, toConfig, UsageError } from "./Flags.js"
 
 /** @since 0.1.0 */
 export const version = "0.1.0"
@@ -76,21 +76,43 @@ const describe = (event: ServerEvent.ServerEvent): readonly [Level, string] | un
   }
 }
 
-/** Reads the control input: one command per line, one answer per line; its end stops the server. */
-const controlLoop = (server: MqttServer.MqttServer["Service"]) =>
-  Stream.fromAsyncIterable(
-    Readline.createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY }),
-    () => "stdin"
-  ).pipe(
-    Stream.filter((line) => line.trim().length > 0),
+/** Lines read ahead of the server before stdin is paused (backpressure on the writer of the commands). */
+const controlReadAhead = 256
+
+/**
+ * The control input, read from the start of the process (so a command written before or right
+ * after the startup line is never lost): one command per line, in a queue that ends with stdin.
+ * At `controlReadAhead` unanswered lines stdin is paused until the server catches up.
+ */
+const readControlInput = Effect.gen(function* () {
+  const lines = yield* Queue.unbounded<string, Cause.Done>()
+  const input = Readline.createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY })
+  input.on("line", (line) => {
+    if (line.trim().length === 0) return
+    Queue.offerUnsafe(lines, line)
+    if (Queue.sizeUnsafe(lines) >= controlReadAhead) input.pause()
+  })
+  input.on("close", () => Queue.endUnsafe(lines))
+  yield* Effect.addFinalizer(() => Effect.sync(() => input.close()))
+  const next = Effect.tap(Queue.take(lines), () =>
+    Effect.sync(() => {
+      if (Queue.sizeUnsafe(lines) < controlReadAhead / 2) input.resume()
+    })
+  )
+  return Stream.fromPull(Effect.succeed(Effect.map(next, (line): readonly [string] => [line])))
+})
+
+/** Answers each control line in order; the end of the input stops the server (after the answers). */
+const controlLoop = (server: MqttServer.MqttServer["Service"], lines: Stream.Stream<string>) =>
+  lines.pipe(
     Stream.mapEffect((line) => Effect.flatMap(Control.handle(server, line), writeOut)),
     Stream.runDrain,
-    Effect.ignore,
     Effect.andThen(server.stop)
   )
 
 const serve = (f: Flags): Effect.Effect<void, unknown, never> =>
   Effect.gen(function* () {
+    if (f.version) return yield* writeOut(version)
     const level: Level = Option.isSome(f.log)
       ? (levels.find((l) => l === f.log.pipe(Option.getOrThrow)) ??
         (yield* new UsageError({ flag: "log", problem: `expected one of ${levels.join(", ")}` })))
@@ -99,6 +121,8 @@ const serve = (f: Flags): Effect.Effect<void, unknown, never> =>
     if (control !== undefined && control !== "stdin") {
       return yield* new UsageError({ flag: "control", problem: `expected "stdin", got ${JSON.stringify(control)}` })
     }
+    // Read from the start: commands written while the server starts are answered once it is ready.
+    const controlInput = control === "stdin" ? yield* readControlInput : undefined
     const fromFile = Option.isSome(f.config) ? yield* Config.loadFile(f.config.value) : {}
     const fromFlags = yield* toConfig(f)
     // Flags override the file; MQTT 5 capabilities merge option by option.
@@ -109,6 +133,11 @@ const serve = (f: Flags): Effect.Effect<void, unknown, never> =>
         ? { capabilities: { ...fromFile.capabilities, ...fromFlags.capabilities } }
         : {})
     })
+    // Signals stop the server cleanly from the moment the startup line can be read.
+    const signal = yield* Deferred.make<void>()
+    const onSignal = () => Deferred.doneUnsafe(signal, Exit.void)
+    process.once("SIGINT", onSignal)
+    process.once("SIGTERM", onSignal)
     const server = yield* MqttServer.make(config)
     // The contract: the first stdout line says where to connect.
     yield* writeOut(JSON.stringify({ host: server.host, port: server.port, url: server.url, version }))
@@ -124,16 +153,39 @@ const serve = (f: Flags): Effect.Effect<void, unknown, never> =>
       )
     )
     const writer = yield* Effect.forkScoped(output)
-    if (control === "stdin") yield* Effect.forkScoped(controlLoop(server))
+    if (controlInput !== undefined) yield* Effect.forkScoped(controlLoop(server, controlInput))
 
-    const signal = yield* Deferred.make<void>()
-    const onSignal = () => Deferred.doneUnsafe(signal, Exit.void)
-    process.once("SIGINT", onSignal)
-    process.once("SIGTERM", onSignal)
     yield* Effect.raceFirst(Effect.asVoid(server.finished), Effect.andThen(Deferred.await(signal), server.stop))
     // Stopping flushed the dumps; now let every event line out.
     yield* Fiber.await(writer)
   }).pipe(Effect.scoped)
+
+/** What `--help` adds after the flags: enough to drive the server without the README. */
+const helpEpilog = `CONTROL CHANNEL (--control stdin)
+  One JSON command per stdin line; one JSON answer per stdout line, {"reply":<id>,"ok":true[,"result":…]}
+  or {"reply":<id>,"ok":false,"error":"…"}. Commands written before the startup line are answered once
+  the server is ready; at the end of stdin the server answers what came before, then stops (exit 0).
+    {"id":1,"cmd":"publish","topic":"t","payload":"hi","qos":1,"retain":false}   or "payloadBase64"
+    {"id":2,"cmd":"send","connection":0,"packet":{"_tag":"Pingresp"}}           any packet, as it is
+    {"id":3,"cmd":"disconnect","connection":0,"reasonCode":152}
+    {"id":4,"cmd":"configure","config":{"ackDelay":5000,"maxPackets":[null,3]}} null unsets an option
+    {"id":5,"cmd":"reset"}                                                      the start options again
+    {"id":6,"cmd":"offline","duration":500,"reset":true}                        or "keep":true
+    {"id":7,"cmd":"online"}
+    {"id":8,"cmd":"blackhole","connection":0,"after":1000}                      or "connection":"all"
+    {"id":9,"cmd":"stats"}
+    {"id":10,"cmd":"stop"}                                                      answers the final stats
+
+OUTPUT
+  stdout, line 1: {"host":…,"port":…,"url":"mqtt://…","version":…}, written before any client can
+  connect. Then only what was asked for: --events (one ServerEvent per line, with "_tag") and control
+  answers (with "reply"). Logs and errors go to stderr.
+  Formats: events and stats are the ServerEvent Schema of @mqttest/server; dump lines follow
+  dump.schema.json and --config files config.schema.json (JSON Schema 2020-12, in @mqttest/server).
+
+EXIT CODES
+  0 normal stop (max-connect, max-runtime, stop command, end of the control input, SIGINT/SIGTERM),
+  1 internal error, 2 bad arguments or config, 3 cannot listen.`
 
 /**
  * The command definition.
@@ -142,10 +194,39 @@ const serve = (f: Flags): Effect.Effect<void, unknown, never> =>
 export const command = Command.make("mqttest", flags, serve).pipe(
   Command.withDescription(
     "An MQTT server for testing MQTT clients. Prints one JSON line with host and port on stdout, then serves " +
-      "until stopped. Exit codes: 0 normal stop, 1 internal error, 2 bad arguments or config, 3 cannot listen. " +
-      "Options without a flag (rules by client id, per-type ack delays, more MQTT 5 capabilities) go in --config."
-  )
+      "until stopped. Options without a flag (rules by client id, per-type ack delays, packet faults, network " +
+      "impairments, more MQTT 5 capabilities) go in --config or the control channel's configure."
+  ),
+  Command.withExamples([
+    { command: "mqttest -p 0 --events", description: "any free port; every event as a JSON line" },
+    { command: "mqttest -p 0 --ack-delay 1000,- --max-pkt -,3", description: "lists apply per connection, - = unset" },
+    { command: "mqttest -p 0 --control stdin --config behaviour.json", description: "scripted from a test" }
+  ])
 )
+
+const plain = CliOutput.defaultFormatter({ colors: false })
+
+/** One line per parse error: the flag, what is wrong, and the nearest flag names. */
+const invocationError = (error: CliError.NonShowHelpErrors): string =>
+  error._tag === "UnrecognizedOption"
+    ? `unknown flag ${error.option}${error.suggestions.length > 0 ? ` (did you mean ${error.suggestions.join(" or ")}?)` : ""}`
+    : error.message.replace(/\s*\n\s*/g, " ")
+
+/** Help on stdout (it was asked for); a bad invocation is a short error on stderr, never help on stdout. */
+const presenter: CliOutput.Presenter = {
+  present: (event) => {
+    switch (event._tag) {
+      case "Help":
+        return writeOut(`${plain.formatHelpDoc(event.helpDoc)}\n\n${helpEpilog}`)
+      case "InvalidInvocation":
+        return Effect.forEach([...event.errors.map(invocationError), "run mqttest --help for the flags"], writeErr, {
+          discard: true
+        })
+      case "Version":
+        return writeOut(event.version)
+    }
+  }
+}
 
 const exitCodeOf = (cause: Cause.Cause<unknown>): number => {
   const error = Cause.squash(cause) as { _tag?: string } | undefined
@@ -174,13 +255,26 @@ const exitCodeOf = (cause: Cause.Cause<unknown>): number => {
 const verbosity = (argv: ReadonlyArray<string>): ReadonlyArray<string> =>
   argv.flatMap((arg) => (arg === "-v" ? ["--log", "info"] : arg === "-vv" ? ["--log", "debug"] : [arg]))
 
+/** Only --help is built in: -v means --log info here, and the log level is --log. */
+const cliLayer = Layer.mergeAll(
+  NodeServices.layer,
+  CliConfig.layer({ builtIns: [GlobalFlag.Help] }),
+  CliOutput.layerPresenter(presenter)
+)
+
 /**
  * Runs the command line and resolves with the exit code.
  * @since 0.1.0
  */
 export const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
-  (Command.runWith(command, { version })(verbosity(argv)) as Effect.Effect<void, unknown, Command.Environment>).pipe(
-    Effect.provide(NodeServices.layer),
+  (
+    Command.runWith(command, { version })(joinDashValues(verbosity(argv))) as Effect.Effect<
+      void,
+      unknown,
+      Command.Environment
+    >
+  ).pipe(
+    Effect.provide(cliLayer),
     Effect.exit,
     Effect.flatMap((exit) => {
       if (Exit.isSuccess(exit)) return Effect.succeed(ExitCode.Ok)
@@ -188,10 +282,11 @@ export const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
       const error = Cause.squash(exit.cause)
       const text =
         (error as { _tag?: string })._tag === "ShowHelp"
-          ? "invalid arguments (see --help)"
+          ? undefined
           : code === ExitCode.Internal
             ? `internal error: ${Cause.pretty(exit.cause)}`
             : (error as ListenError | Error).message
-      return Effect.as(writeErr(text), code)
+      // A bad invocation was reported by the presenter already.
+      return Effect.as(text === undefined ? Effect.void : writeErr(text), code)
     })
   )

@@ -157,6 +157,84 @@ describe("mqttest CLI", () => {
     assert.strictEqual(await cli.exit, 0)
   })
 
+  test("values that start with - are the original mqttest's 'unset': --max-pkt -,2 --ack-delay -,400 --max-time -,5000", async () => {
+    const { cli, url } = await start(["--max-pkt", "-,2", "--ack-delay", "-,400", "--max-time", "-,5000", "--events"])
+    const first = await mqtt.connectAsync(url, { clientId: "first", reconnectPeriod: 0 })
+    // Connection 0: no max-pkt, no ack delay: three packets later it still answers.
+    await first.publishAsync("t", "1", { qos: 1 })
+    await first.publishAsync("t", "2", { qos: 1 })
+    await first.subscribeAsync("t")
+    const second = await mqtt.connectAsync(url, { clientId: "second", reconnectPeriod: 0 })
+    second.publish("t", "x", { qos: 1 })
+    const fault = await nextEvent(
+      cli,
+      ServerEvent.is("FaultInjected", (e) => e.fault === "ackDelay")
+    )
+    assert.deepStrictEqual([fault.connection, fault.detail], [1, "PUBACK delayed by 400 ms"])
+    const closed = await nextEvent(cli, ServerEvent.is("ConnectionClosed"))
+    assert.deepStrictEqual([closed.connection, closed.reason], [1, "MaxPackets"])
+    assert.isTrue(first.connected)
+    await first.endAsync()
+    second.end(true)
+    cli.proc.kill("SIGTERM")
+    assert.strictEqual(await cli.exit, 0)
+    // A lone "-" for a whole option (with or without "=") is "not set".
+    for (const args of [["--ack-delay", "-"], ["--ack-delay=-"], ["--connack-delay", "-", "--max-time", "-"]]) {
+      const unset = await start(args)
+      unset.cli.proc.kill("SIGTERM")
+      assert.strictEqual(await unset.cli.exit, 0, args.join(" "))
+    }
+  })
+
+  test("control: commands written before the startup line are answered once the server is ready", async () => {
+    for (let run = 0; run < 5; run++) {
+      const cli = spawnCli(["--ports", "0", "--control", "stdin"])
+      cli.send(JSON.stringify({ id: 1, cmd: "stats" }))
+      cli.send(JSON.stringify({ id: 2, cmd: "configure", config: { ackDelay: 5 } }))
+      assert.include(await cli.line(), '"port"')
+      assert.strictEqual(JSON.parse(await cli.line()).reply, 1)
+      assert.deepStrictEqual(JSON.parse(await cli.line()), { reply: 2, ok: true })
+      cli.proc.stdin!.end()
+      assert.strictEqual(await cli.exit, 0)
+    }
+  })
+
+  test("control: the end of stdin answers what came before it, then stops with 0", async () => {
+    const cli = spawnCli(["--ports", "0", "--control", "stdin"])
+    cli.proc.stdin!.end(`${JSON.stringify({ id: 1, cmd: "stats" })}\n`)
+    assert.include(await cli.line(), '"port"')
+    const answer = JSON.parse(await cli.line())
+    assert.deepStrictEqual([answer.reply, answer.ok, answer.result.connections], [1, true, 0])
+    assert.strictEqual(await cli.exit, 0)
+    const empty = spawnCli(["--ports", "0", "--control", "stdin"])
+    empty.proc.stdin!.end()
+    assert.include(await empty.line(), '"port"')
+    assert.strictEqual(await empty.exit, 0)
+  })
+
+  test("control: offline with a duration is answered, and so is every later command", async () => {
+    const { cli, host, port } = await start(["--control", "stdin", "--events"])
+    cli.send(JSON.stringify({ id: 1, cmd: "offline", duration: 200 }))
+    const reply = async (id: number) => {
+      for (;;) {
+        const json = JSON.parse(await cli.line())
+        if (json.reply === id) return json
+      }
+    }
+    assert.deepStrictEqual(await reply(1), { reply: 1, ok: true })
+    await nextEvent(
+      cli,
+      ServerEvent.is("Warning", (e) => e.message.startsWith("back online"))
+    )
+    const socket = Net.createConnection({ host, port })
+    await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject))
+    socket.destroy()
+    cli.send(JSON.stringify({ id: 2, cmd: "reset" }))
+    assert.deepStrictEqual(await reply(2), { reply: 2, ok: true })
+    cli.proc.stdin!.end()
+    assert.strictEqual(await cli.exit, 0)
+  })
+
   test("control: offline refuses connections until online; blackhole", async () => {
     const { cli, host, port, url } = await start(["--control", "stdin"])
     const client = await mqtt.connectAsync(url, { clientId: "bh", reconnectPeriod: 0 })
@@ -250,7 +328,7 @@ describe("mqttest CLI exit codes and errors", () => {
   test("2 for a bad flag value, naming the flag and what was expected, without a stack trace", async () => {
     const { code, stderr } = await run(["--ack-delay", "abc"])
     assert.strictEqual(code, 2)
-    assert.include(stderr, "--ack-delay: expected an integer")
+    assert.include(stderr, '--ack-delay: expected n[,n…] (integers ≥ 0, one per connection; - = unset), got "abc"')
     assert.notInclude(stderr, "    at ")
   })
 
@@ -276,8 +354,21 @@ describe("mqttest CLI exit codes and errors", () => {
     }
   })
 
-  test("2 for an unknown flag", async () => {
-    assert.strictEqual((await run(["--no-such-flag"])).code, 2)
+  test("2 for an unknown flag: a short error on stderr naming it, nothing on stdout", async () => {
+    const cli = spawnCli(["--ports", "0", "--ack-delai", "5"])
+    let stdout = ""
+    cli.proc.stdout!.on("data", (chunk) => {
+      stdout += chunk
+    })
+    assert.strictEqual(await cli.exit, 2)
+    assert.strictEqual(stdout, "")
+    const lines = cli.stderr().trim().split("\n")
+    assert.isAtMost(lines.length, 3)
+    assert.include(lines[0], "unknown flag --ack-delai (did you mean --ack-delay?)")
+    assert.include(cli.stderr(), "mqttest --help")
+    const missing = await run(["--max-pkt"])
+    assert.strictEqual(missing.code, 2)
+    assert.include(missing.stderr, "--max-pkt")
   })
 
   test("3 when no port of the range can be bound", async () => {
@@ -306,7 +397,17 @@ describe("mqttest CLI exit codes and errors", () => {
     for (const flag of ["--ports", "--ack-timeouts", "--dumps", "--max-pkt", "--session-expire", "--control"]) {
       assert.include(text, flag)
     }
-    assert.include(text, "Exit codes")
+    assert.include(text, "EXIT CODES")
+    // Everything needed to drive the server without the README.
+    for (const command of ["publish", "send", "disconnect", "configure", "reset", "offline", "online", "blackhole"]) {
+      assert.include(text, `"cmd":"${command}"`)
+    }
+    assert.include(text, "dump.schema.json")
+    assert.include(text, "config.schema.json")
+    // -v means --log info, not --version; there is no --log-level that does nothing.
+    assert.notMatch(text, /--version, -v/)
+    assert.notInclude(text, "--log-level")
+    assert.include(text, "-v = info")
     const version = spawnCli(["--version"])
     assert.include(await version.line(), "0.1.0")
     assert.strictEqual(await version.exit, 0)

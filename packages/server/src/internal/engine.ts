@@ -124,14 +124,14 @@ export const make = (
           Effect.andThen(
             options?.duration === undefined
               ? Effect.void
-              : Effect.sync(() =>
+              : Effect.sync((): void => {
                   forkServer(
                     Effect.sleep(Duration.millis(options.duration!)).pipe(
                       Effect.andThen(goOnline),
                       Effect.catch((error) => Effect.sync(() => emit({ _tag: "Warning", message: error.message })))
                     )
                   )
-                )
+                })
           )
         )
       })
