@@ -33,3 +33,17 @@ export class ConnectionNotFound extends Schema.TaggedError<ConnectionNotFound>()
     return `connection ${this.connection} is not open`
   }
 }
+
+/**
+ * `waitFor` with a `timeout` saw no matching event in time; `predicate`
+ * describes what it waited for.
+ * @since 0.1.0
+ */
+export class WaitForTimeout extends Schema.TaggedError<WaitForTimeout>()("WaitForTimeout", {
+  predicate: Schema.String,
+  timeout: Schema.Number
+}) {
+  override get message(): string {
+    return `no event matched ${this.predicate} within ${this.timeout} ms`
+  }
+}

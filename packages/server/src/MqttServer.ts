@@ -7,11 +7,12 @@
  */
 import type { Behavior } from "@mqttest/behavior"
 import type { Packet } from "@mqttest/codec"
-import { Context, Effect, Layer, type Scope, Stream } from "effect"
+import { Clock, Context, Duration, Effect, Layer, type Scope, Stream } from "effect"
 import type * as Config from "./Config.js"
 import * as Engine from "./internal/engine.js"
-import type { ConnectionNotFound, ListenError } from "./ListenError.js"
-import type { ServerEvent, Stats } from "./ServerEvent.js"
+import { type ConnectionNotFound, type ListenError, WaitForTimeout } from "./ListenError.js"
+import type { Stats } from "./ServerEvent.js"
+import * as ServerEvent from "./ServerEvent.js"
 
 /**
  * Options of {@link MqttServer.publish}.
@@ -24,6 +25,23 @@ export type PublishOptions = Engine.PublishOptions
  * @since 0.1.0
  */
 export type Finished = Engine.Finished
+
+/**
+ * Options of {@link MqttServer.waitFor}.
+ * @since 0.1.0
+ */
+export interface WaitForOptions {
+  /**
+   * Only events after this mark (from {@link MqttServer.mark}): "the next
+   * matching event from here on". Default: every event still buffered.
+   */
+  readonly after?: number | undefined
+  /**
+   * Fail with `WaitForTimeout` when nothing matched in this time. Real time,
+   * even under TestClock (a guard against a hanging test, not a test delay).
+   */
+  readonly timeout?: Duration.Input | undefined
+}
 
 /**
  * @since 0.1.0
@@ -41,9 +59,20 @@ export class MqttServer extends Context.Service<
      * event buffer (so a test cannot miss what happened before it looked),
      * then follows live events, and ends with `ServerStopped`.
      */
-    readonly events: Stream.Stream<ServerEvent>
-    /** The first event (from the buffer or later) that satisfies a predicate. */
-    readonly waitFor: <E extends ServerEvent>(predicate: (event: ServerEvent) => event is E) => Effect.Effect<E>
+    readonly events: Stream.Stream<ServerEvent.ServerEvent>
+    /** The events after a mark (see `mark`): buffered ones first, then live ones. */
+    readonly eventsAfter: (mark: number) => Stream.Stream<ServerEvent.ServerEvent>
+    /** The position after the latest event, for `waitFor({ after })` and `eventsAfter`. */
+    readonly mark: Effect.Effect<number>
+    /**
+     * The first event (from the buffer or later; with `after`, only after that
+     * mark) that satisfies a predicate; with `timeout`, fails with
+     * `WaitForTimeout` naming the predicate when none comes in time.
+     */
+    readonly waitFor: <E extends ServerEvent.ServerEvent>(
+      predicate: (event: ServerEvent.ServerEvent) => event is E,
+      options?: WaitForOptions
+    ) => Effect.Effect<E, WaitForTimeout>
     /** Writes any packet to a connection, as it is (for injecting packets). */
     readonly send: (connection: number, packet: Packet.Packet) => Effect.Effect<void, ConnectionNotFound>
     /** Publishes an application message as the server, to every matching subscriber. */
@@ -84,7 +113,7 @@ export class MqttServer extends Context.Service<
     readonly reset: Effect.Effect<void>
     /** Stops the server: closes every connection and the listener; returns the final statistics. */
     readonly stop: Effect.Effect<Stats>
-    /** Statistics so far. */
+    /** Statistics so far (see `ServerEvent.Stats`). */
     readonly stats: Effect.Effect<Stats>
     /** Waits until the server has stopped (by `stop` or by releasing its scope). */
     readonly finished: Effect.Effect<Finished>
@@ -103,14 +132,30 @@ export const make = (
     return MqttServer.of({
       ...engine,
       url,
-      waitFor: (predicate) =>
-        engine.events.pipe(
+      waitFor: (predicate, options) => {
+        const found = (options?.after === undefined ? engine.events : engine.eventsAfter(options.after)).pipe(
           Stream.filter(predicate),
           Stream.runHead,
           Effect.flatMap((found) =>
             found._tag === "Some" ? Effect.succeed(found.value) : Effect.die(new Error("the server stopped first"))
           )
         )
+        if (options?.timeout === undefined) return found
+        const timeout = Duration.fromInputUnsafe(options.timeout)
+        return found.pipe(
+          Effect.timeoutOrElse({
+            duration: timeout,
+            orElse: () =>
+              Effect.fail(
+                new WaitForTimeout({
+                  predicate: ServerEvent.describe(predicate),
+                  timeout: Duration.toMillis(timeout)
+                })
+              )
+          }),
+          Effect.provideService(Clock.Clock, Clock.Clock.defaultValue())
+        )
+      }
     })
   })
 

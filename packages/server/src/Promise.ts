@@ -26,8 +26,17 @@ export interface Handle {
    * follows live ones, and ends when the server stops.
    */
   readonly events: AsyncIterable<ServerEvent>
-  /** Resolves with the first event (buffered or later) that satisfies the predicate. */
-  readonly waitFor: <E extends ServerEvent>(predicate: (event: ServerEvent) => event is E) => Promise<E>
+  /**
+   * Resolves with the first event (buffered or later; with `after`, only after
+   * that mark) that satisfies the predicate; with `timeout` (ms), rejects with
+   * a `WaitForTimeout` naming the predicate when none comes in time.
+   */
+  readonly waitFor: <E extends ServerEvent>(
+    predicate: (event: ServerEvent) => event is E,
+    options?: MqttServer.WaitForOptions
+  ) => Promise<E>
+  /** The position after the latest event, for `waitFor(predicate, { after })`. */
+  readonly mark: () => Promise<number>
   readonly send: (connection: number, packet: Packet.Packet) => Promise<void>
   readonly publish: (topic: string, payload: Uint8Array | string, options?: MqttServer.PublishOptions) => Promise<void>
   readonly disconnect: (connection: number, reasonCode?: number) => Promise<void>
@@ -73,7 +82,8 @@ export const start = (config: Config.MqttestConfig = {}): Promise<Handle> =>
         port: server.port,
         url: server.url,
         events: { [Symbol.asyncIterator]: () => Stream.toAsyncIterable(server.events)[Symbol.asyncIterator]() },
-        waitFor: (predicate) => run(server.waitFor(predicate)),
+        waitFor: (predicate, options) => run(server.waitFor(predicate, options)),
+        mark: () => run(server.mark),
         send: (connection, packet) => run(server.send(connection, packet)),
         publish: (topic, payload, options) => run(server.publish(topic, payload, options)),
         disconnect: (connection, reasonCode) => run(server.disconnect(connection, reasonCode)),

@@ -85,6 +85,8 @@ export const CloseReason = Schema.Literals([
   "MaxTime",
   /** The server went offline. */
   "Offline",
+  /** A defect in the server's handling of the connection; a `Warning` event carries the cause. */
+  "InternalError",
   "ServerStopped"
 ])
 /** @since 0.1.0 */
@@ -239,23 +241,39 @@ export type Of<T extends ServerEventTag> = Extract<ServerEvent, { readonly _tag:
  * A predicate on events of one tag, for `Stream.filter` and `waitFor`.
  * @since 0.1.0
  */
-export const is =
-  <T extends ServerEventTag>(tag: T, predicate?: (event: Of<T>) => boolean) =>
-  (event: ServerEvent): event is Of<T> =>
-    event._tag === tag && (predicate === undefined || predicate(event as Of<T>))
+export const is = <T extends ServerEventTag>(tag: T, predicate?: (event: Of<T>) => boolean) =>
+  described(
+    (event: ServerEvent): event is Of<T> =>
+      event._tag === tag && (predicate === undefined || predicate(event as Of<T>)),
+    `is(${JSON.stringify(tag)}${predicate === undefined ? "" : ", …"})`
+  )
+
+/**
+ * What a predicate waits for, as `waitFor`'s timeout error says it: the
+ * predicates of this module describe themselves; others by their function name.
+ * @since 0.1.0
+ */
+export const describe = (predicate: (event: ServerEvent) => boolean): string =>
+  (predicate as { readonly description?: string }).description ??
+  (predicate.name !== "" ? predicate.name : "a custom predicate")
+
+const described = <P extends (event: ServerEvent) => boolean>(predicate: P, description: string): P =>
+  Object.assign(predicate, { description })
 
 /**
  * A predicate matching a received or sent packet of one type, optionally on one connection.
  * @since 0.1.0
  */
-export const isPacket =
-  <P extends Packet.PacketTag>(
-    direction: "PacketReceived" | "PacketSent",
-    packetTag: P,
-    options?: { readonly connection?: number | undefined; readonly clientId?: string | undefined }
-  ) =>
-  (event: ServerEvent): event is Of<typeof direction> & { readonly packet: Extract<Packet.Packet, { _tag: P }> } =>
-    event._tag === direction &&
-    event.packet._tag === packetTag &&
-    (options?.connection === undefined || event.connection === options.connection) &&
-    (options?.clientId === undefined || event.clientId === options.clientId)
+export const isPacket = <P extends Packet.PacketTag>(
+  direction: "PacketReceived" | "PacketSent",
+  packetTag: P,
+  options?: { readonly connection?: number | undefined; readonly clientId?: string | undefined }
+) =>
+  described(
+    (event: ServerEvent): event is Of<typeof direction> & { readonly packet: Extract<Packet.Packet, { _tag: P }> } =>
+      event._tag === direction &&
+      event.packet._tag === packetTag &&
+      (options?.connection === undefined || event.connection === options.connection) &&
+      (options?.clientId === undefined || event.clientId === options.clientId),
+    `isPacket(${JSON.stringify(direction)}, ${JSON.stringify(packetTag)}${options === undefined ? "" : `, ${JSON.stringify(options)}`})`
+  )

@@ -6,9 +6,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { Packet } from "@mqttest/codec"
 import { Config, MqttServer, ServerEvent, start } from "@mqttest/server"
-import { Effect, Fiber } from "effect"
+import { Effect, Fiber, Schedule } from "effect"
 import { TestClock } from "effect/testing"
-import { connectPacket, rawClient, text } from "./helpers.js"
+import { connect5, connectPacket, rawClient, text } from "./helpers.js"
 
 type Options = Parameters<typeof MqttServer.layerTest>[0]
 const withServer = (config: Options = {}) => Effect.provide(MqttServer.layerTest(config))
@@ -177,5 +177,112 @@ describe("refusal codes per protocol level", () => {
       assert.strictEqual(yield* connackCode(server, 4), 3)
       assert.strictEqual(yield* connackCode(server, 5), 0x8a)
     }).pipe(withServer({ credentials: { username: "u", reasonCode: { mqtt3: 3, mqtt5: 0x8a } } }))
+  )
+})
+
+describe("internal errors are events, never a silent close", () => {
+  // A user-supplied Schedule that dies stands in for any defect in a connection's work.
+  const dying = Schedule.spaced("1 second").pipe(
+    Schedule.modifyDelay(() => Effect.die(new Error("boom in a Schedule")))
+  )
+
+  it.effect(
+    "in a packet's handling (an ack delay): Warning with the cause, close reason InternalError, DISCONNECT 0x80",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* MqttServer.MqttServer
+        const [raw] = yield* connect5(server, { clientId: "victim" })
+        yield* raw.send(publishQoS1(1))
+        const warning = yield* server.waitFor(ServerEvent.is("Warning", (e) => e.message.includes("internal error")))
+        assert.include(warning.message, "boom in a Schedule")
+        assert.strictEqual(warning.clientId, "victim")
+        const disconnect = yield* raw.next
+        assert.deepStrictEqual([disconnect._tag, (disconnect as Packet.Disconnect).reasonCode], ["Disconnect", 0x80])
+        const closed = yield* server.waitFor(ServerEvent.is("ConnectionClosed"))
+        assert.strictEqual(closed.reason, "InternalError")
+        // Every other connection is served as before.
+        const [other, connack] = yield* connect5(server, { clientId: "other" })
+        assert.strictEqual(connack.reasonCode, 0)
+        yield* other.send({ _tag: "Pingreq" })
+        assert.strictEqual((yield* other.next)._tag, "Pingresp")
+      }).pipe(withServer({ rules: [{ clientId: "victim", ackDelay: dying }] }))
+  )
+
+  it.effect("in the write path (network latency): Warning, close reason InternalError", () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      const raw = yield* rawClient(server)
+      yield* raw.send(connectPacket({ clientId: "latent" }))
+      const warning = yield* server.waitFor(ServerEvent.is("Warning", (e) => e.message.includes("internal error")))
+      assert.include(warning.message, "boom in a Schedule")
+      yield* raw.closed
+      const closed = yield* server.waitFor(ServerEvent.is("ConnectionClosed"))
+      assert.strictEqual(closed.reason, "InternalError")
+    }).pipe(withServer({ network: { latency: dying } }))
+  )
+})
+
+describe("waiting for events", () => {
+  it.effect("PacketReceived for CONNECT carries the client id", () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      const raw = yield* rawClient(server)
+      yield* raw.send(connectPacket({ clientId: "named" }))
+      const connect = yield* server.waitFor(ServerEvent.isPacket("PacketReceived", "Connect", { clientId: "named" }), {
+        timeout: "5 seconds"
+      })
+      assert.strictEqual(connect.packet.clientId, "named")
+    }).pipe(withServer())
+  )
+
+  it.effect("a timeout fails with WaitForTimeout naming the predicate", () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      const error = yield* Effect.flip(
+        server.waitFor(ServerEvent.isPacket("PacketReceived", "Subscribe", { clientId: "nobody" }), { timeout: 20 })
+      )
+      assert.strictEqual(error._tag, "WaitForTimeout")
+      assert.strictEqual(
+        error.message,
+        'no event matched isPacket("PacketReceived", "Subscribe", {"clientId":"nobody"}) within 20 ms'
+      )
+    }).pipe(withServer())
+  )
+
+  it.effect("after a mark, waitFor finds the next matching event, not an old one", () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      const first = yield* rawClient(server)
+      yield* first.send(connectPacket({ clientId: "one" }))
+      yield* first.next
+      const mark = yield* server.mark
+      const second = yield* rawClient(server)
+      yield* second.send(connectPacket({ clientId: "two" }))
+      const old = yield* server.waitFor(ServerEvent.is("ConnectionOpened"))
+      const next = yield* server.waitFor(ServerEvent.is("ConnectionOpened"), { after: mark })
+      assert.deepStrictEqual([old.connection, next.connection], [0, 1])
+    }).pipe(withServer())
+  )
+})
+
+describe("keep alive and a delayed CONNACK", () => {
+  it.effect("the keep-alive clock starts when the CONNACK goes out", () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      const raw = yield* rawClient(server)
+      // Keep alive 2 s: the server may close after 3 s of silence, counted from the CONNACK.
+      yield* raw.send(connectPacket({ clientId: "patient", keepAlive: 2 }))
+      yield* server.waitFor(ServerEvent.is("FaultInjected", (e) => e.fault === "connackDelay"))
+      const connack = yield* Effect.forkChild(raw.next)
+      yield* TestClock.adjust("10 seconds")
+      assert.strictEqual((yield* Fiber.join(connack))._tag, "Connack")
+      yield* TestClock.adjust("2900 millis")
+      assert.strictEqual((yield* server.stats).openConnections, 1)
+      yield* TestClock.adjust("100 millis")
+      const closed = yield* server.waitFor(ServerEvent.is("ConnectionClosed"))
+      assert.strictEqual(closed.reason, "KeepAliveTimeout")
+      const sent = yield* server.waitFor(ServerEvent.isPacket("PacketSent", "Connack"))
+      assert.strictEqual(closed.timestamp - sent.timestamp, 3000)
+    }).pipe(withServer({ connackDelay: 10_000 }))
   )
 })

@@ -48,11 +48,16 @@ export const holdForConnack = (broker: Broker, conn: Connection): void => {
   if (delay === undefined) return
   conn.held = []
   const stepper = broker.stepper(conn, "connack", delay)
+  // The client's keep alive runs from the CONNACK it gets.
+  const release = Effect.sync(() => {
+    conn.lastReceived = Math.max(conn.lastReceived, broker.deps.now())
+    conn.release()
+  })
   conn.io.fork(
     Effect.flatMap(stepper.next, (duration) => {
-      if (duration === undefined) return Effect.sync(() => conn.release())
+      if (duration === undefined) return release
       broker.fault(conn, "connackDelay", `CONNACK delayed by ${Duration.toMillis(duration)} ms`)
-      return Effect.sleep(duration).pipe(Effect.andThen(Effect.sync(() => conn.release())))
+      return Effect.sleep(duration).pipe(Effect.andThen(release))
     })
   )
 }

@@ -18,8 +18,8 @@ export const CLOSE = Symbol.for("@mqttest/server/close")
 export interface ConnectionIO {
   /** Queues a packet for writing. */
   readonly write: (item: Outgoing) => void
-  /** Forks an effect that lives as long as the connection. */
-  readonly fork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
+  /** Forks an effect that lives as long as the connection; a defect in it is reported and closes the connection. */
+  readonly fork: (effect: Effect.Effect<unknown, unknown>) => Fiber.Fiber<unknown, unknown>
   /** Closes the socket at once, dropping unwritten output. */
   readonly destroy: () => void
   /** Closes the socket with a TCP RST. */

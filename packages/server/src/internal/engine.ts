@@ -195,6 +195,8 @@ export const make = (
       host,
       port,
       events: hub.stream,
+      eventsAfter: hub.streamAfter,
+      mark: Effect.sync(hub.mark),
       send: (connection, packet) => Effect.map(find(connection), (conn) => conn.send(packet)),
       publish: (topic, payload, options) =>
         Effect.sync(

@@ -2,7 +2,8 @@
  * The event hub: every subscriber gets its own bounded queue, filled first
  * with the most recent events, then with live ones. A subscriber that reads
  * too slowly loses its oldest events (the server never waits for it), and
- * everyone is told with a warning.
+ * everyone is told with a warning. Events are numbered in publish order, so
+ * a reader can start after a mark ("the next event from here on").
  */
 import { type Cause, Effect, Queue, Stream } from "effect"
 import type { ServerEvent } from "../ServerEvent.js"
@@ -12,29 +13,39 @@ export interface EventHub {
   /** Publishes the last event and ends every stream after it. */
   readonly end: (last: ServerEvent) => void
   readonly stream: Stream.Stream<ServerEvent>
+  /** The number of events published so far: a mark for `streamAfter`. */
+  readonly mark: () => number
+  /** The events published after a mark (buffered ones first, then live ones). */
+  readonly streamAfter: (mark: number) => Stream.Stream<ServerEvent>
   /** The most recent events, oldest first. */
   readonly snapshot: () => ReadonlyArray<ServerEvent>
 }
 
 export const make = (capacity: number, overflowWarning: () => ServerEvent): EventHub => {
+  interface Entry {
+    readonly seq: number
+    readonly event: ServerEvent
+  }
   // The latest `capacity` events, in a ring.
-  const ring: Array<ServerEvent> = []
+  const ring: Array<Entry> = []
   let start = 0
-  const remember = (event: ServerEvent) => {
+  let published = 0
+  const remember = (event: Entry) => {
     if (ring.length < capacity) ring.push(event)
     else {
       ring[start] = event
       start = (start + 1) % capacity
     }
   }
-  const snapshot = () => [...ring.slice(start), ...ring.slice(0, start)]
+  const entries = () => [...ring.slice(start), ...ring.slice(0, start)]
 
-  const subscribers = new Set<Queue.Queue<ServerEvent, Cause.Done>>()
-  const lagging = new Set<Queue.Queue<ServerEvent, Cause.Done>>()
+  const subscribers = new Set<Queue.Queue<Entry, Cause.Done>>()
+  const lagging = new Set<Queue.Queue<Entry, Cause.Done>>()
   let ended = false
 
-  const publish = (event: ServerEvent): void => {
+  const publish = (input: ServerEvent): void => {
     if (ended) return
+    const event = { seq: ++published, event: input }
     remember(event)
     let warn = false
     for (const queue of subscribers) {
@@ -52,23 +63,24 @@ export const make = (capacity: number, overflowWarning: () => ServerEvent): Even
     if (warn) publish(overflowWarning())
   }
 
-  const stream = Stream.unwrap(
-    Effect.gen(function* () {
-      const queue = yield* Queue.sliding<ServerEvent, Cause.Done>(capacity)
-      for (const event of snapshot()) Queue.offerUnsafe(queue, event)
-      if (ended) Queue.endUnsafe(queue)
-      else {
-        subscribers.add(queue)
-        yield* Effect.addFinalizer(() =>
-          Effect.sync(() => {
-            subscribers.delete(queue)
-            lagging.delete(queue)
-          })
-        )
-      }
-      return Stream.fromQueue(queue)
-    })
-  )
+  const streamAfter = (mark: number): Stream.Stream<ServerEvent> =>
+    Stream.unwrap(
+      Effect.gen(function* () {
+        const queue = yield* Queue.sliding<Entry, Cause.Done>(capacity)
+        for (const entry of entries()) if (entry.seq > mark) Queue.offerUnsafe(queue, entry)
+        if (ended) Queue.endUnsafe(queue)
+        else {
+          subscribers.add(queue)
+          yield* Effect.addFinalizer(() =>
+            Effect.sync(() => {
+              subscribers.delete(queue)
+              lagging.delete(queue)
+            })
+          )
+        }
+        return Stream.map(Stream.fromQueue(queue), (entry) => entry.event)
+      })
+    )
 
   return {
     publish,
@@ -78,7 +90,9 @@ export const make = (capacity: number, overflowWarning: () => ServerEvent): Even
       for (const queue of subscribers) Queue.endUnsafe(queue)
       subscribers.clear()
     },
-    stream,
-    snapshot
+    stream: streamAfter(0),
+    mark: () => published,
+    streamAfter,
+    snapshot: () => entries().map((entry) => entry.event)
   }
 }

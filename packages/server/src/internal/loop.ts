@@ -44,6 +44,17 @@ export const makeHandler = (deps: LoopDeps): ((net: Net.Socket) => Effect.Effect
     broker.violation(conn, error.message, error.reason.spec, error.disconnectReasonCode)
   }
 
+  /**
+   * A defect (a bug, or a user-supplied Schedule or function that died) in the
+   * work of a connection: a visible warning with the cause, and the connection
+   * closed with reason `InternalError` (MQTT 5: DISCONNECT 0x80 first).
+   */
+  const internalError = (conn: Connection, cause: Cause.Cause<unknown>) => {
+    if (conn.closing !== undefined) return
+    broker.warn(conn, `internal error on connection ${conn.id}: ${Cause.pretty(cause)}`)
+    broker.close(conn, "InternalError", 0x80)
+  }
+
   /** A packet the client cannot take (e.g. larger than its Maximum Packet Size) is dropped [MQTT-3.1.2-25]. */
   const notSent = (conn: Connection, packet: Packet.Packet, error: CodecError.CodecError) => {
     broker.warn(conn, `${packet._tag.toUpperCase()} not sent: ${error.message}`, "MQTT-3.1.2-25")
@@ -70,7 +81,12 @@ export const makeHandler = (deps: LoopDeps): ((net: Net.Socket) => Effect.Effect
         net.remotePort ?? 0,
         {
           write: (item) => void Queue.offerUnsafe(outbox, item),
-          fork: (effect) => fork(effect),
+          fork: (effect) =>
+            fork(
+              Effect.catchCause(effect, (cause) =>
+                Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.sync(() => internalError(conn, cause))
+              )
+            ),
           destroy: () => void net.destroy(),
           reset: () => void net.resetAndDestroy()
         },
@@ -144,7 +160,18 @@ export const makeHandler = (deps: LoopDeps): ((net: Net.Socket) => Effect.Effect
             return
           }
         }
-      }).pipe(Effect.ensuring(Deferred.succeed(closed, undefined)))
+      }).pipe(
+        Effect.catchCause((cause) =>
+          Cause.hasInterruptsOnly(cause) || !Cause.hasDies(cause)
+            ? Effect.failCause(cause)
+            : Effect.sync(() => {
+                // The writer is gone: report, then close the socket without writing more.
+                internalError(conn, cause)
+                net.destroy()
+              })
+        ),
+        Effect.ensuring(Deferred.succeed(closed, undefined))
+      )
       fork(writeLoop)
 
       fork(
@@ -174,10 +201,13 @@ export const makeHandler = (deps: LoopDeps): ((net: Net.Socket) => Effect.Effect
               if (conn.closing !== undefined) break
               conn.counters.packetsIn++
               conn.lastReceived = now()
+              // A CONNECT names its client (an empty id is assigned later, in CONNACK).
+              const clientId =
+                conn.clientId ?? (packet._tag === "Connect" && packet.clientId !== "" ? packet.clientId : undefined)
               emit({
                 _tag: "PacketReceived",
                 connection: conn.id,
-                ...(conn.clientId !== undefined ? { clientId: conn.clientId } : {}),
+                ...(clientId !== undefined ? { clientId } : {}),
                 packet
               })
               if (conn.stopHandling) continue
@@ -190,6 +220,8 @@ export const makeHandler = (deps: LoopDeps): ((net: Net.Socket) => Effect.Effect
         }
       })
       const exit = yield* Effect.raceFirst(Effect.exit(readLoop), Effect.as(Deferred.await(closed), Exit.void))
+      // A defect while handling a packet is reported, never mistaken for the client going away.
+      if (Exit.isFailure(exit) && Cause.hasDies(exit.cause)) internalError(conn, exit.cause)
       if (conn.closing === undefined) {
         // The socket ended without anybody asking: the client went away.
         const failure = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail") : undefined

@@ -38,12 +38,17 @@ const packetIdAllocator = (broker: Broker, conn: Connection, spec: Fault.PacketI
   }
 }
 
-/** Closes a connection that stays silent for 1.5 × its keep alive [MQTT-3.1.2-24]. */
+/**
+ * Closes a connection that stays silent for 1.5 × its keep alive [MQTT-3.1.2-24],
+ * counted from when the CONNACK went out (a delayed CONNACK does not eat the client's time).
+ */
 const keepAlive = (broker: Broker, conn: Connection): Effect.Effect<void> => {
   const limit = conn.keepAlive * 1500
   const check: Effect.Effect<void> = Effect.suspend(() => {
     // A blackholed connection is left for the client's keep alive to detect.
     if (conn.closing !== undefined || conn.blackholed) return Effect.void
+    // CONNACK still held back by a connackDelay: the client's keep alive has not started.
+    if (conn.held !== undefined) return Effect.sleep(Duration.millis(limit)).pipe(Effect.andThen(check))
     const idle = broker.deps.now() - conn.lastReceived
     if (idle >= limit) {
       broker.close(conn, "KeepAliveTimeout", ReasonCode.V5.KeepAliveTimeout)
