@@ -228,7 +228,7 @@ export const Behavior = Schema.Struct({
   packetIds: Schema.optionalKey(PacketIds),
   /** Network impairments on what the server writes. */
   network: Schema.optionalKey(Network),
-  /** Blackhole the connection this long after its CONNECT: no more reading or writing, socket kept open. */
+  /** Blackhole the connection this long after its CONNACK was written (0: right after it): no more reading or writing, socket kept open. */
   blackhole: Schema.optionalKey(Schema.Struct({ after: Millis }))
 })
 /** @since 0.1.0 */

@@ -18,7 +18,12 @@ const Positive = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
  * - `drop`: never send it (an ack the client waits for, a PUBLISH never delivered);
  * - `duplicate`: send it twice;
  * - `spurious`: also send one for a packet identifier the client never used;
- * - `reorder`: hold it back and send it after the next packet of the same type;
+ * - `reorder`: hold it back and send it right after the next packet of the same
+ *   type, so the two are swapped; a selected packet that comes while another is
+ *   held completes the pair instead of being held (so with no selector packets
+ *   go out as 2, 1, 4, 3, …). A held packet goes out alone after `maxHold` ms
+ *   (default 1000) when no next packet comes, and before the connection closes:
+ *   reordering never loses a packet;
  * - `redeliver` / `redeliverDup` (PUBLISH): send it again, without / with DUP;
  * - `qosUpgrade` (PUBLISH): deliver it with a QoS one higher than granted.
  * @since 0.1.0
@@ -39,7 +44,9 @@ export const PacketFault = Schema.Struct({
   action: Schema.Literals(["drop", "duplicate", "spurious", "reorder", "redeliver", "redeliverDup", "qosUpgrade"]),
   nth: Schema.optionalKey(Positive),
   every: Schema.optionalKey(Positive),
-  probability: Schema.optionalKey(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 })))
+  probability: Schema.optionalKey(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 }))),
+  /** `reorder` only: the longest a packet is held waiting for the next one (ms). Default 1000. */
+  maxHold: Schema.optionalKey(Millis)
 })
 /** @since 0.1.0 */
 export type PacketFault = typeof PacketFault.Type
@@ -72,9 +79,11 @@ export type PacketIds = typeof PacketIds.Type
 /**
  * Network impairments on what the server writes to a connection: added
  * latency per write (a Delay, so jitter is seeded), a bandwidth cap in bytes
- * per second, slicing each write into pieces of `size` bytes with a `pause`,
- * coalescing (waiting `coalesce` ms to gather packets into one write), and
- * closing with RST instead of FIN.
+ * per second (the bytes themselves are paced: a write goes out in pieces of
+ * about 1/20 s of the link, each when the link would have carried it, and the
+ * link is shared by consecutive writes), slicing each write into pieces of
+ * `size` bytes with a `pause`, coalescing (waiting `coalesce` ms to gather
+ * packets into one write), and closing with RST instead of FIN.
  * @since 0.1.0
  */
 export const Network = Schema.Struct({

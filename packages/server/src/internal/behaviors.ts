@@ -159,7 +159,7 @@ export const refusal = (
   return rule.reasonCode ?? ReasonCode.V5.NotAuthorized
 }
 
-/** The `blackhole` behaviour: this long after CONNECT, stop reading and writing the connection. */
+/** The `blackhole` behaviour: this long after the CONNACK was written, stop reading and writing the connection. */
 export const armBlackhole = (broker: Broker, conn: Connection): void => {
   const blackhole = broker.behavior(conn).blackhole
   if (blackhole === undefined) return

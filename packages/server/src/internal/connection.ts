@@ -9,8 +9,14 @@ import type { Session } from "@mqttest/session"
 import type { Effect, Fiber, Random } from "effect"
 import type { CloseReason, Counters } from "../ServerEvent.js"
 
-/** What the connection loop writes: a packet, or the end of the connection. */
-export type Outgoing = Packet.Packet | typeof CLOSE
+/** What the connection loop writes: a packet, a packet released by a fault (written as it is), or the end. */
+export type Outgoing = Packet.Packet | Released | typeof CLOSE
+
+/** A packet a `reorder` fault held back, now written without further faults. */
+export interface Released {
+  readonly _tag: "Released"
+  readonly packet: Packet.Packet
+}
 
 /** Marks the end of a connection's output: everything queued before it is written first. */
 export const CLOSE = Symbol.for("@mqttest/server/close")
@@ -75,6 +81,8 @@ export class Connection {
   readonly faultCounts = new Map<number, number>()
   /** Packets held back by a `reorder` fault, by packet type. */
   readonly reordered = new Map<string, Packet.Packet>()
+  /** Clock millis when a bandwidth-capped link is free again (shared by consecutive writes). */
+  linkFreeAt = 0
   /** Seeded random source of this connection's faults. */
   random: Random.Random | undefined
   /** A blackholed connection is neither read nor written any more. */

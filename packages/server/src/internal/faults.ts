@@ -5,7 +5,7 @@
  */
 import { Delay, type Fault } from "@mqttest/behavior"
 import type { Packet } from "@mqttest/codec"
-import { Duration, Effect, type Random } from "effect"
+import { Clock, Duration, Effect, type Random } from "effect"
 import type * as Socket from "effect/socket/Socket"
 import type { Broker } from "./broker.js"
 import type { Connection } from "./connection.js"
@@ -18,10 +18,36 @@ const randomOf = (broker: Broker, conn: Connection): Random.Random => {
 const withPacketId = (packet: Packet.Packet, packetId: number): Packet.Packet =>
   ({ ...packet, packetId }) as Packet.Packet
 
+/** Writes a held packet alone once it has waited `maxHold` ms and is still held. */
+const releaseLater = (broker: Broker, conn: Connection, packet: Packet.Packet, maxHold: number): void => {
+  conn.io.fork(
+    Effect.sleep(Duration.millis(maxHold)).pipe(
+      Effect.andThen(
+        Effect.sync(() => {
+          if (conn.reordered.get(packet._tag) !== packet) return
+          conn.reordered.delete(packet._tag)
+          broker.fault(conn, "packetFaults", `reorder: ${packet._tag.toUpperCase()} released alone after ${maxHold} ms`)
+          conn.io.write({ _tag: "Released", packet })
+        })
+      )
+    )
+  )
+}
+
+/** Packets a `reorder` fault still holds, to write before the connection closes. */
+export const releaseHeld = (conn: Connection): Array<Packet.Packet> => {
+  const held = [...conn.reordered.values()]
+  conn.reordered.clear()
+  return held
+}
+
 /** The packets to write for one packet, after the connection's packet faults. */
 export const applyPacketFaults = (broker: Broker, conn: Connection, packet: Packet.Packet): Array<Packet.Packet> => {
   const faults = broker.behavior(conn).packetFaults?.faults
   let out: Array<Packet.Packet> = [packet]
+  // A packet held back by `reorder` goes out right after the next one of its type.
+  const held = conn.reordered.get(packet._tag)
+  if (held !== undefined) conn.reordered.delete(packet._tag)
   if (faults !== undefined) {
     // Every fault counts the packets of its type; the first one that fires applies.
     let fired: readonly [Fault.PacketFault, number] | undefined
@@ -40,9 +66,9 @@ export const applyPacketFaults = (broker: Broker, conn: Connection, packet: Pack
               : true
       if (fires && fired === undefined) fired = [fault, count]
     }
-    if (fired !== undefined) {
+    // A packet that completes a reordered pair is not held itself.
+    if (fired !== undefined && !(fired[0].action === "reorder" && held !== undefined)) {
       const [fault, count] = fired
-      broker.fault(conn, "packetFaults", `${fault.action} ${packet._tag.toUpperCase()} #${count}`)
       const id = (packet as { readonly packetId?: number }).packetId
       switch (fault.action) {
         case "drop":
@@ -61,6 +87,7 @@ export const applyPacketFaults = (broker: Broker, conn: Connection, packet: Pack
           break
         case "reorder":
           conn.reordered.set(packet._tag, packet)
+          releaseLater(broker, conn, packet, fault.maxHold ?? 1000)
           out = []
           break
         case "qosUpgrade":
@@ -71,21 +98,27 @@ export const applyPacketFaults = (broker: Broker, conn: Connection, packet: Pack
           }
           break
       }
+      const what = `${fault.action} ${packet._tag.toUpperCase()} #${count}`
+      broker.fault(conn, "packetFaults", fault.action === "reorder" ? `${what} (held for the next one)` : what)
     }
   }
-  // A packet held back by `reorder` goes out after the next one of its type.
-  const held = conn.reordered.get(packet._tag)
-  if (held !== undefined && held !== packet) {
-    conn.reordered.delete(packet._tag)
+  if (held !== undefined) {
     out.push(held)
+    broker.fault(conn, "packetFaults", `reorder: held ${held._tag.toUpperCase()} sent after the next one`)
   }
   return out
 }
 
+/** What the FaultInjected events of network impairments say a write was. */
+const describeWrite = (bytes: number, packets: number) =>
+  `${packets} packet${packets === 1 ? "" : "s"} (${bytes} bytes)`
+
 /**
  * Writes a batch of encoded packets through the connection's network
- * impairments: latency before the write, slicing into pieces with pauses,
- * and the time the bandwidth cap takes.
+ * impairments: latency before the write, then the bytes in pieces — of the
+ * slice size with its pause, and/or paced by the bandwidth cap (each piece is
+ * written when the link would have carried it; the link is shared by
+ * consecutive writes). Each impairment that applies is a FaultInjected event.
  */
 export const writeImpaired = (
   broker: Broker,
@@ -98,26 +131,49 @@ export const writeImpaired = (
   Effect.gen(function* () {
     const network = broker.behavior(conn).network
     if (network === undefined) return yield* writer.writeAll(chunks)
+    const bytes = chunks.reduce((n, c) => n + c.length, 0)
+    const what = describeWrite(bytes, chunks.length)
     if (network.latency !== undefined) {
       const delay = yield* broker.stepper(conn, "network/latency", network.latency).next
-      if (delay !== undefined) yield* Effect.sleep(delay)
-    }
-    const bytes = chunks.reduce((n, c) => n + c.length, 0)
-    if (network.slice !== undefined) {
-      const { size, pause = 0 } = network.slice
-      const whole = new Uint8Array(bytes)
-      let offset = 0
-      for (const chunk of chunks) {
-        whole.set(chunk, offset)
-        offset += chunk.length
+      if (delay !== undefined) {
+        broker.fault(conn, "network.latency", `${what} delayed by ${Duration.toMillis(delay)} ms`)
+        yield* Effect.sleep(delay)
       }
-      broker.fault(conn, "network", `${bytes} bytes written in slices of ${size}`)
-      for (let at = 0; at < whole.length; at += size) {
-        if (at > 0 && pause > 0) yield* Effect.sleep(Duration.millis(pause))
-        yield* writer.writeAll([whole.subarray(at, at + size)])
-      }
-    } else {
-      yield* writer.writeAll(chunks)
     }
-    if (network.bandwidth !== undefined) yield* Effect.sleep(Duration.millis((bytes * 1000) / network.bandwidth))
+    const { slice, bandwidth } = network
+    if (slice === undefined && bandwidth === undefined) return yield* writer.writeAll(chunks)
+    const whole = new Uint8Array(bytes)
+    let offset = 0
+    for (const chunk of chunks) {
+      whole.set(chunk, offset)
+      offset += chunk.length
+    }
+    // A bandwidth cap writes pieces of about 1/20 s of the link.
+    const piece = Math.max(
+      1,
+      Math.min(slice?.size ?? bytes, bandwidth === undefined ? bytes : Math.floor(bandwidth / 20))
+    )
+    const pause = slice?.pause ?? 0
+    if (slice !== undefined) {
+      broker.fault(conn, "network.slice", `${what} in pieces of ${slice.size}${pause > 0 ? `, ${pause} ms apart` : ""}`)
+    }
+    if (bandwidth !== undefined) {
+      broker.fault(
+        conn,
+        "network.bandwidth",
+        `${what} paced at ${bandwidth} bytes/s (${Math.round((bytes * 1000) / bandwidth)} ms)`
+      )
+    }
+    for (let at = 0; at < whole.length; at += piece) {
+      const part = whole.subarray(at, at + piece)
+      if (at > 0 && pause > 0) yield* Effect.sleep(Duration.millis(pause))
+      if (bandwidth !== undefined) {
+        // The piece arrives when the link has carried its last byte.
+        const now = yield* Clock.currentTimeMillis
+        const done = Math.max(now, conn.linkFreeAt) + (part.length * 1000) / bandwidth
+        conn.linkFreeAt = done
+        if (done > now) yield* Effect.sleep(Duration.millis(done - now))
+      }
+      yield* writer.writeAll([part])
+    }
   })

@@ -7,7 +7,7 @@
 import type * as Net from "node:net"
 import * as NodeSocket from "@effect/platform-node-shared/NodeSocket"
 import { type CodecError, Encoder, type Packet, Parser } from "@mqttest/codec"
-import { Cause, Deferred, Duration, Effect, Exit, FiberSet, Queue } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Exit, FiberSet, Queue } from "effect"
 import type * as Socket from "effect/socket/Socket"
 import type { CloseReason } from "../ServerEvent.js"
 import * as Behaviors from "./behaviors.js"
@@ -29,6 +29,10 @@ export interface LoopDeps {
 }
 
 const textEncoder = new TextEncoder()
+
+/** Real time between the last write and an RST close (see `network.close`). */
+const RST_GRACE_MS = 100
+const liveClock = Clock.Clock.defaultValue()
 
 /** A handler for accepted sockets. */
 export const makeHandler = (deps: LoopDeps): ((net: Net.Socket) => Effect.Effect<void>) => {
@@ -111,6 +115,7 @@ export const makeHandler = (deps: LoopDeps): ((net: Net.Socket) => Effect.Effect
 
       const closed = yield* Deferred.make<void>()
       const writer = yield* socket.writer
+      let lastWrite = Number.NEGATIVE_INFINITY
       const writeLoop = Effect.gen(function* () {
         while (true) {
           let items: Array<Outgoing> = yield* Queue.takeAll(outbox)
@@ -120,30 +125,45 @@ export const makeHandler = (deps: LoopDeps): ((net: Net.Socket) => Effect.Effect
             yield* Effect.sleep(Duration.millis(coalesce))
             if (Queue.sizeUnsafe(outbox) > 0) items = [...items, ...(yield* Queue.takeAll(outbox))]
           }
+          if (coalesce !== undefined && coalesce > 0 && items.length > 1) {
+            broker.fault(conn, "network.coalesce", `${items.length} packets gathered into one write`)
+          }
           const chunks: Array<Uint8Array> = []
           const sent: Array<Packet.Packet> = []
+          const encode = (packet: Packet.Packet) => {
+            const encoded = Encoder.encode(packet, conn.level, { maxPacketSize: conn.clientMaximumPacketSize })
+            if (encoded._tag === "Failure") return notSent(conn, packet, encoded.failure)
+            chunks.push(encoded.success)
+            sent.push(packet)
+            conn.counters.bytesOut += encoded.success.length
+          }
           let close = false
           for (const item of items) {
+            // Packets a reorder fault still holds go out before the connection ends: none is lost.
+            if ((item === CLOSE || item._tag === "Disconnect") && !conn.blackholed) {
+              for (const held of Faults.releaseHeld(conn)) encode(held)
+            }
             if (item === CLOSE) {
               close = true
               break
             }
             // A blackholed connection writes nothing more.
             if (conn.blackholed) continue
-            const prepared = prepare(conn, item, config.assignTopicAliases)
-            for (const packet of Faults.applyPacketFaults(broker, conn, prepared)) {
-              const encoded = Encoder.encode(packet, conn.level, { maxPacketSize: conn.clientMaximumPacketSize })
-              if (encoded._tag === "Failure") {
-                notSent(conn, packet, encoded.failure)
-                continue
-              }
-              chunks.push(encoded.success)
-              sent.push(packet)
-              conn.counters.bytesOut += encoded.success.length
+            if (item._tag === "Released") {
+              encode(item.packet)
+              continue
+            }
+            for (const packet of Faults.applyPacketFaults(
+              broker,
+              conn,
+              prepare(conn, item, config.assignTopicAliases)
+            )) {
+              encode(packet)
             }
           }
           if (chunks.length > 0) {
             yield* Faults.writeImpaired(broker, conn, writer, chunks as [Uint8Array, ...Array<Uint8Array>])
+            lastWrite = liveClock.currentTimeMillisUnsafe()
           }
           for (const packet of sent) {
             conn.counters.packetsOut++
@@ -153,10 +173,19 @@ export const makeHandler = (deps: LoopDeps): ((net: Net.Socket) => Effect.Effect
               ...(conn.clientId !== undefined ? { clientId: conn.clientId } : {}),
               packet
             })
+            // A configured blackhole counts from the CONNACK the client got.
+            if (packet._tag === "Connack" && packet.reasonCode === 0) Behaviors.armBlackhole(broker, conn)
           }
           if (close) {
-            // RST instead of FIN, when the test asks for it.
-            if (broker.behavior(conn).network?.close === "rst") net.resetAndDestroy()
+            // RST instead of FIN, when the test asks for it: after a grace period from the last write
+            // (real time), so the client has read what came before and sees the reset itself.
+            if (broker.behavior(conn).network?.close === "rst") {
+              const wait = lastWrite + RST_GRACE_MS - liveClock.currentTimeMillisUnsafe()
+              if (wait > 0)
+                yield* Effect.sleep(Duration.millis(wait)).pipe(Effect.provideService(Clock.Clock, liveClock))
+              broker.fault(conn, "network.close", "connection closed with a TCP RST")
+              net.resetAndDestroy()
+            }
             return
           }
         }

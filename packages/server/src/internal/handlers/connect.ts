@@ -194,7 +194,13 @@ export const handleConnect = (broker: Broker, conn: Connection, packet: Packet.C
 
   const behavior = broker.behavior(conn)
   session.expiryOverride = behavior.sessionExpiry
-  if (behavior.packetIds !== undefined) session.packetIds = packetIdAllocator(broker, conn, behavior.packetIds)
+  if (behavior.sessionExpiry !== undefined) {
+    broker.fault(conn, "sessionExpiry", `session kept ${behavior.sessionExpiry} ms after the connection closes`)
+  }
+  if (behavior.packetIds !== undefined) {
+    session.packetIds = packetIdAllocator(broker, conn, behavior.packetIds)
+    broker.fault(conn, "packetIds", `packet ids of server publishes: ${behavior.packetIds.strategy}`)
+  }
   conn.session = session
   conn.will = packet.will
   conn.keepAlive = packet.keepAlive
@@ -218,7 +224,6 @@ export const handleConnect = (broker: Broker, conn: Connection, packet: Packet.C
   Behaviors.holdForConnack(broker, conn)
   // Rules may set another maxTime now that the client id is known.
   Behaviors.startMaxTime(broker, conn)
-  Behaviors.armBlackhole(broker, conn)
   conn.send({
     _tag: "Connack",
     sessionPresent,
