@@ -19,13 +19,7 @@ const hex = (code: number) => `0x${code.toString(16).padStart(2, "0")}`
 
 /** A reason code from a fixed set, named by value in errors. */
 const codeOf = (codes: ReadonlyArray<number>, what: string) =>
-  Schema.Int.check(
-    Schema.makeFilter((code: number) =>
-      codes.includes(code)
-        ? undefined
-        : `expected ${what} (${codes.map(hex).join(", ")}), got ${code > 255 ? code : hex(code)}`
-    )
-  ).annotate({ expected: `${what} (${codes.map(hex).join(", ")})` })
+  Schema.Literals(codes).annotate({ expected: `${what} (${codes.map(hex).join(", ")})` })
 
 /**
  * CONNACK return codes that refuse a 3.1/3.1.1 client: 1 unacceptable
@@ -143,7 +137,7 @@ export type AckTimeouts = typeof AckTimeouts.Type
  */
 export const Password = Schema.Union([
   Schema.String,
-  Schema.Struct({ hex: Schema.String.check(Schema.isPattern(/^(?:[0-9a-fA-F]{2})*$/)) })
+  Schema.Struct({ hex: Schema.String.check(Schema.isPattern(/^(?:[0-9a-fA-F]{2})*$/u)) })
 ])
 
 /**
@@ -253,7 +247,7 @@ const expectedOf = (schema: Schema.Top): string => {
   return typeof expected === "string" ? expected : "a valid value"
 }
 
-const validRegex = Schema.String.check(
+const validRegex = Schema.String.annotate({ format: "regex" }).check(
   Schema.makeFilter((source: string) => {
     try {
       new RegExp(source)

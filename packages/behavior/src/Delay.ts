@@ -27,7 +27,7 @@ export const DelaySpec = Schema.Union([
   Schema.Struct({ random: Schema.Tuple([Millis, Millis]), times }),
   Schema.Struct({
     exponential: Millis,
-    factor: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThanOrEqualTo(1))),
+    factor: Schema.optionalKey(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(1))),
     max: Schema.optionalKey(Millis),
     times
   })

@@ -44,7 +44,7 @@ export const PacketFault = Schema.Struct({
   action: Schema.Literals(["drop", "duplicate", "spurious", "reorder", "redeliver", "redeliverDup", "qosUpgrade"]),
   nth: Schema.optionalKey(Positive),
   every: Schema.optionalKey(Positive),
-  probability: Schema.optionalKey(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 }))),
+  probability: Schema.optionalKey(Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 1 }))),
   /** `reorder` only: the longest a packet is held waiting for the next one (ms). Default 1000. */
   maxHold: Schema.optionalKey(Millis)
 })

@@ -12,6 +12,7 @@ import { Behavior } from "@mqttest/behavior"
 import { Effect, Schema, type SchemaIssue } from "effect"
 import { DumpDecode } from "./Dump.js"
 import * as Issues from "./internal/issues.js"
+import * as JsonSchemaFile from "./internal/jsonSchema.js"
 
 const Port = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))
 const Millis = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
@@ -24,6 +25,7 @@ const Millis = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 export const Ports = Schema.Union([
   Port,
   Schema.String.check(
+    Schema.isPattern(/^\d{1,5}-\d{1,5}$/u),
     Schema.makeFilter((s) => {
       const match = /^(\d{1,5})-(\d{1,5})$/.exec(s)
       if (match === null) return `expected a port or a range "from-to", got ${JSON.stringify(s)}`
@@ -122,6 +124,19 @@ export const MqttestConfig = Schema.Struct({
 })
 /** @since 0.1.0 */
 export type MqttestConfig = typeof MqttestConfig.Type
+
+/**
+ * The JSON Schema (draft 2020-12) of a config file (`--config`), as shipped
+ * in `config.schema.json`: the config Schema without what only a program can
+ * give (Effect Schedules as delays, decoder functions).
+ * @since 0.1.0
+ */
+export const jsonSchema = (): Record<string, unknown> =>
+  JsonSchemaFile.file(MqttestConfig, {
+    id: "urn:mqttest:schema:config",
+    title: "mqttest config file",
+    description: "The options of an mqttest server, as read by --config, Config.loadFile and loadConfig."
+  })
 
 /**
  * A configuration with every default filled in.

@@ -11,13 +11,14 @@ import * as Fs from "node:fs"
 import * as Readline from "node:readline"
 import { Packet } from "@mqttest/codec"
 import { Cause, Effect, Schema, Stream } from "effect"
+import * as JsonSchemaFile from "./internal/jsonSchema.js"
 import { CloseReason } from "./ServerEvent.js"
 
 /**
  * ISO 8601 UTC with microseconds, e.g. `2026-11-24T23:25:32.123456Z`.
  * @since 0.1.0
  */
-export const Time = Schema.String.check(Schema.isPattern(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/))
+export const Time = Schema.String.check(Schema.isPattern(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/u))
 
 /**
  * `in`: from the client to the server; `out`: from the server to the client.
@@ -189,10 +190,16 @@ export const read = (path: string): Stream.Stream<DumpEntry, DumpReadError> =>
   })
 
 /**
- * The JSON Schema (draft 2020-12) of one dump line.
+ * The JSON Schema (draft 2020-12) of one dump line, as shipped in
+ * `dump.schema.json`: usable by any standard validator.
  * @since 0.1.0
  */
-export const jsonSchema = () => Schema.toJsonSchemaDocument(DumpEntry)
+export const jsonSchema = (): Record<string, unknown> =>
+  JsonSchemaFile.file(DumpEntry, {
+    id: "urn:mqttest:schema:dump-line",
+    title: "mqttest dump line",
+    description: "One line of an mqttest packet dump (JSON Lines): a packet received or sent, or a server event."
+  })
 
 /**
  * Information about the payload being decoded, for a decoding function.

@@ -192,11 +192,6 @@ describe("packet dumps", () => {
       assert.include(error.message, `${file}:2:`)
     })
   )
-
-  it("ships the JSON Schema generated from the format", () => {
-    const shipped = JSON.parse(Fs.readFileSync(Path.join(import.meta.dirname, "../dump.schema.json"), "utf8"))
-    assert.deepStrictEqual(shipped, JSON.parse(JSON.stringify(Dump.jsonSchema())))
-  })
 })
 
 describe("payload decoding", () => {

@@ -24,6 +24,12 @@ const show = (value: unknown): string => {
   return text.length > 60 ? `${text.slice(0, 57)}...` : text
 }
 
+/** A reason code is shown in hex too, as the accepted codes are. */
+const showCode = (expected: string, value: unknown): string =>
+  expected.includes("0x") && Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 255
+    ? `${value} (0x${(value as number).toString(16).padStart(2, "0")})`
+    : show(value)
+
 const renderPath = (path: ReadonlyArray<PropertyKey>): string =>
   path.map((key, i) => (typeof key === "number" ? `[${key}]` : i === 0 ? String(key) : `.${String(key)}`)).join("")
 
@@ -90,7 +96,8 @@ const walk = (issue: SchemaIssue.Issue, path: ReadonlyArray<PropertyKey>): Array
       const sameType = issue.issues.filter((member) => member._tag === "Composite")
       if (matched.length === 0 && sameType.length === 1) return walk(sameType[0]!, path)
       const expected = expectedOf(issue.ast)
-      if (expected !== undefined) return [{ path, message: `expected ${expected}; got ${show(inputOf(issue))}` }]
+      if (expected !== undefined)
+        return [{ path, message: `expected ${expected}; got ${showCode(expected, inputOf(issue))}` }]
       if (issue.issues.length === 1) return walk(issue.issues[0]!, path)
       return [{ path, message: lower(defaultMessage(issue)) }]
     }
