@@ -110,6 +110,16 @@ describe("a delay object for the whole ackDelay", () => {
     )
     const fault = await server.waitFor(ServerEvent.is("FaultInjected", (e) => e.fault === "ackDelay"))
     assert.match(fault.detail, /^PUBACK delayed by (1\d|20) ms$/)
+    // The Promise API's reset restores the start options, and its configure refuses misspellings.
+    const mark = await server.mark()
+    await server.reset()
+    const reset = await server.waitFor(ServerEvent.is("BehaviorChanged"), { after: mark, timeout: 5000 })
+    assert.deepStrictEqual([reset.reset, reset.options], [true, ["ackDelay"]])
+    const error = await server.configure({ ackDelai: 1 } as never).then(
+      () => undefined,
+      (error: Error) => error
+    )
+    assert.match(String(error?.message), /ackDelai: unknown option/)
   })
 })
 
