@@ -180,8 +180,14 @@ OUTPUT
   stdout, line 1: {"host":…,"port":…,"url":"mqtt://…","version":…}, written before any client can
   connect. Then only what was asked for: --events (one ServerEvent per line, with "_tag") and control
   answers (with "reply"). Logs and errors go to stderr.
-  Formats: events and stats are the ServerEvent Schema of @mqttest/server; dump lines follow
-  dump.schema.json and --config files config.schema.json (JSON Schema 2020-12, in @mqttest/server).
+  Events ("_tag", "timestamp" in ms, "connection" from 0 in accept order, "clientId" once known):
+    Listening, ConnectionOpened, ConnectionClosed ("reason", "willPublished"), PacketReceived and
+    PacketSent ("packet"), Warning and ProtocolViolation ("message", "spec"), FaultInjected ("fault",
+    "detail"), BehaviorChanged ("options"), ServerStopped ("reason", "stats").
+  Stats (stats/stop answers, ServerStopped): elapsed, connections, openConnections, packetsIn,
+    packetsOut, bytesIn, bytesOut, and perConnection (connection, clientId, open, the four counters).
+  Formats: the ServerEvent Schema of @mqttest/server; dump lines follow dump.schema.json and
+  --config files config.schema.json (JSON Schema 2020-12, shipped in @mqttest/server).
 
 EXIT CODES
   0 normal stop (max-connect, max-runtime, stop command, end of the control input, SIGINT/SIGTERM),

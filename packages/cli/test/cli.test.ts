@@ -407,6 +407,8 @@ describe("mqttest CLI exit codes and errors", () => {
       assert.include(text, `"cmd":"${command}"`)
     }
     assert.include(text, "dump.schema.json")
+    for (const event of ["ConnectionClosed", "FaultInjected", "ServerStopped", "perConnection"])
+      assert.include(text, event)
     assert.include(text, "config.schema.json")
     // -v means --log info, not --version; there is no --log-level that does nothing.
     assert.notMatch(text, /--version, -v/)
