@@ -82,8 +82,22 @@ export const MqttestConfig = Schema.Struct({
   eventBufferSize: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
   /** Largest packet accepted from a client, in bytes. Default: the protocol maximum. */
   maxPacketSize: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 2, maximum: 268435460 }))),
-  /** Messages queued per session for an offline client before the oldest is dropped. Default 1000. */
+  /** Messages queued per session (offline client, or a slow one) before the oldest is dropped. Default 1000. */
   maxQueuedMessages: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
+  /**
+   * Packets a connection may have queued and not yet taken by its socket (a
+   * client that reads slowly or not at all). At the bound, `slowConsumer`
+   * applies; at twice the bound the server also stops reading that client.
+   * Default 1000.
+   */
+  maxOutbox: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
+  /**
+   * What happens to a PUBLISH for a client whose outbox is full: `"drop"`
+   * (default) drops QoS 0 messages (counted, with a Warning naming the client)
+   * and queues QoS 1/2 in the session (up to `maxQueuedMessages`, then the
+   * oldest is dropped); `"disconnect"` closes the client (reason `SlowConsumer`).
+   */
+  slowConsumer: Schema.optionalKey(Schema.Literals(["drop", "disconnect"])),
   /** MQTT 5 capabilities announced in CONNACK and enforced. */
   capabilities: Schema.optionalKey(Capabilities),
   /** Assign topic aliases on publishes to MQTT 5 clients that accept them. Default false. */
@@ -150,6 +164,8 @@ export interface Resolved {
   readonly eventBufferSize: number
   readonly maxPacketSize: number
   readonly maxQueuedMessages: number
+  readonly maxOutbox: number
+  readonly slowConsumer: "drop" | "disconnect"
   readonly capabilities: {
     readonly maximumQoS: 0 | 1 | 2
     readonly retainAvailable: boolean
@@ -202,6 +218,8 @@ export const resolve = (config: MqttestConfig = {}): Resolved => {
     eventBufferSize: config.eventBufferSize ?? 1000,
     maxPacketSize: config.maxPacketSize ?? 268_435_460,
     maxQueuedMessages: config.maxQueuedMessages ?? 1000,
+    maxOutbox: config.maxOutbox ?? 1000,
+    slowConsumer: config.slowConsumer ?? "drop",
     capabilities: {
       maximumQoS: config.capabilities?.maximumQoS ?? 2,
       retainAvailable: config.capabilities?.retainAvailable ?? true,

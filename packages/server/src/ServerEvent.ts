@@ -23,7 +23,9 @@ export const Counters = Schema.Struct({
   packetsIn: Schema.Int,
   packetsOut: Schema.Int,
   bytesIn: Schema.Int,
-  bytesOut: Schema.Int
+  bytesOut: Schema.Int,
+  /** Messages for this client that were dropped: QoS 0 to a full outbox, or the oldest of a full session queue. */
+  messagesDropped: Schema.Int
 })
 /** @since 0.1.0 */
 export type Counters = typeof Counters.Type
@@ -36,7 +38,9 @@ export const ConnectionStats = Schema.Struct({
   connection,
   clientId,
   open: Schema.Boolean,
-  ...Counters.fields
+  ...Counters.fields,
+  /** Packets queued for this client that its socket has not taken yet (at most about `maxOutbox`). */
+  outbox: Schema.Int
 })
 /** @since 0.1.0 */
 export type ConnectionStats = typeof ConnectionStats.Type
@@ -85,6 +89,8 @@ export const CloseReason = Schema.Literals([
   "MaxTime",
   /** The server went offline. */
   "Offline",
+  /** The client read too slowly: its outbox was full and `slowConsumer` is `"disconnect"`. */
+  "SlowConsumer",
   /** A defect in the server's handling of the connection; a `Warning` event carries the cause. */
   "InternalError",
   "ServerStopped"

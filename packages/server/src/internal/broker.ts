@@ -177,6 +177,17 @@ export class Broker {
     conn.io.write(CLOSE)
   }
 
+  /** The `slowConsumer: "disconnect"` policy: the client is closed at once (its outbox is full, nothing more can be written). */
+  disconnectSlowConsumer(conn: Connection): void {
+    if (conn.closing !== undefined) return
+    this.warn(
+      conn,
+      `slow consumer ${conn.clientId}: outbox full (${this.deps.config.maxOutbox} packets not taken by the socket); disconnected`
+    )
+    conn.closing = "SlowConsumer"
+    conn.io.destroy()
+  }
+
   /** Called once when a connection has ended, whatever ended it. */
   finalize(conn: Connection, reason: CloseReason): void {
     if (!conn.open) return
@@ -297,9 +308,10 @@ export class Broker {
       connection: c.id,
       ...(c.clientId !== undefined ? { clientId: c.clientId } : {}),
       open: c.open,
-      ...c.counters
+      ...c.counters,
+      outbox: c.open ? c.unwritten : 0
     }))
-    const sum = (key: "packetsIn" | "packetsOut" | "bytesIn" | "bytesOut") =>
+    const sum = (key: "packetsIn" | "packetsOut" | "bytesIn" | "bytesOut" | "messagesDropped") =>
       perConnection.reduce((n, c) => n + c[key], 0)
     return {
       elapsed: this.deps.now() - this.startedAt,
@@ -309,6 +321,7 @@ export class Broker {
       packetsOut: sum("packetsOut"),
       bytesIn: sum("bytesIn"),
       bytesOut: sum("bytesOut"),
+      messagesDropped: sum("messagesDropped"),
       perConnection
     }
   }

@@ -32,6 +32,9 @@ export interface ConnectionIO {
   readonly reset: () => void
 }
 
+/** Whether a connection's outbox is full (see `maxOutbox`). */
+export const outboxFull = (conn: Connection, maxOutbox: number): boolean => conn.unwritten >= maxOutbox
+
 export class Connection {
   clientId: string | undefined
   /** Protocol level: 4 until CONNECT says otherwise. */
@@ -91,8 +94,15 @@ export class Connection {
     packetsIn: 0,
     packetsOut: 0,
     bytesIn: 0,
-    bytesOut: 0
+    bytesOut: 0,
+    messagesDropped: 0
   }
+  /** Packets queued for writing that the socket has not taken yet (the outbox). */
+  unwritten = 0
+  /** The server stopped reading this client until its outbox drains (reported once per episode). */
+  readPaused = false
+  /** QoS 0 messages dropped since this client's outbox last filled up (a slow-consumer episode), if one is on. */
+  droppedInEpisode: number | undefined
   open = true
 
   constructor(

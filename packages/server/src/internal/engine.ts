@@ -154,12 +154,20 @@ export const make = (
           return Effect.gen(function* () {
             if (broker.connections.size > 0) {
               allClosed = yield* Deferred.make<void>()
-              for (const conn of broker.connections.values()) broker.close(conn, "ServerStopped", 0x8b)
-              // A peer that does not read cannot hold the stop up: after a grace period its socket is destroyed.
+              for (const conn of broker.connections.values()) {
+                if (conn.unwritten > 0 && conn.closing === undefined) {
+                  // A client that has not taken what is queued for it would hold the stop up: closed at once.
+                  conn.closing = "ServerStopped"
+                  conn.io.destroy()
+                } else {
+                  broker.close(conn, "ServerStopped", 0x8b)
+                }
+              }
+              // A peer that stops reading now cannot hold the stop up either: after a grace period its socket is destroyed.
               const waiting = allClosed
               yield* Deferred.await(waiting).pipe(
                 Effect.timeoutOrElse({
-                  duration: Duration.seconds(2),
+                  duration: Duration.millis(500),
                   orElse: () =>
                     Effect.sync(() => {
                       for (const conn of broker.connections.values()) conn.io.destroy()

@@ -7,7 +7,7 @@
 import type * as Net from "node:net"
 import * as NodeSocket from "@effect/platform-node-shared/NodeSocket"
 import { type CodecError, Encoder, type Packet, Parser } from "@mqttest/codec"
-import { Cause, Clock, Deferred, Duration, Effect, Exit, FiberSet, Queue } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Exit, FiberSet, Latch, Queue } from "effect"
 import type * as Socket from "effect/socket/Socket"
 import type { CloseReason } from "../ServerEvent.js"
 import * as Behaviors from "./behaviors.js"
@@ -84,7 +84,10 @@ export const makeHandler = (deps: LoopDeps): ((net: Net.Socket) => Effect.Effect
         net.remoteAddress ?? "",
         net.remotePort ?? 0,
         {
-          write: (item) => void Queue.offerUnsafe(outbox, item),
+          write: (item) => {
+            if (item !== CLOSE) conn.unwritten++
+            Queue.offerUnsafe(outbox, item)
+          },
           fork: (effect) =>
             fork(
               Effect.catchCause(effect, (cause) =>
@@ -115,6 +118,22 @@ export const makeHandler = (deps: LoopDeps): ((net: Net.Socket) => Effect.Effect
 
       const closed = yield* Deferred.make<void>()
       const writer = yield* socket.writer
+      // A client that sends faster than it reads is not read on while its outbox holds twice the bound.
+      const readPauseAt = 2 * config.maxOutbox
+      const readable = yield* Latch.make(true)
+      /** Holds the reader while the outbox is at twice its bound; a Warning says so once per episode. */
+      const waitForRoom = Effect.suspend(() => {
+        if (conn.unwritten < readPauseAt) return Effect.void
+        readable.closeUnsafe()
+        if (!conn.readPaused) {
+          conn.readPaused = true
+          broker.warn(
+            conn,
+            `client ${conn.clientId ?? `on connection ${conn.id}`} does not read what it is sent: not read until its outbox drains (${conn.unwritten} packets)`
+          )
+        }
+        return readable.await
+      })
       let lastWrite = Number.NEGATIVE_INFINITY
       const writeLoop = Effect.gen(function* () {
         while (true) {
@@ -165,6 +184,10 @@ export const makeHandler = (deps: LoopDeps): ((net: Net.Socket) => Effect.Effect
             yield* Faults.writeImpaired(broker, conn, writer, chunks as [Uint8Array, ...Array<Uint8Array>])
             lastWrite = liveClock.currentTimeMillisUnsafe()
           }
+          // The socket took the batch: the outbox has room again, and a stopped reader may read on.
+          conn.unwritten -= items.filter((item) => item !== CLOSE).length
+          if (conn.unwritten < readPauseAt) readable.openUnsafe()
+          Routing.caughtUp(broker, conn)
           for (const packet of sent) {
             conn.counters.packetsOut++
             emit({
@@ -219,6 +242,7 @@ export const makeHandler = (deps: LoopDeps): ((net: Net.Socket) => Effect.Effect
       const reader = yield* socket.reader
       const readLoop = Effect.gen(function* () {
         while (conn.closing === undefined) {
+          yield* waitForRoom
           const chunks = yield* reader.pull
           for (const chunk of chunks) {
             const bytes = typeof chunk === "string" ? textEncoder.encode(chunk) : chunk
@@ -227,6 +251,9 @@ export const makeHandler = (deps: LoopDeps): ((net: Net.Socket) => Effect.Effect
             if (conn.blackholed) continue
             const parsed = parser.push(bytes)
             for (const packet of parsed.packets) {
+              if (conn.closing !== undefined) break
+              // Each packet may answer: none is handled while the outbox holds twice its bound.
+              if (conn.unwritten >= readPauseAt) yield* waitForRoom
               if (conn.closing !== undefined) break
               conn.counters.packetsIn++
               conn.lastReceived = now()
@@ -246,6 +273,8 @@ export const makeHandler = (deps: LoopDeps): ((net: Net.Socket) => Effect.Effect
             if (parsed.error !== undefined && !conn.stopHandling) codecViolation(conn, parsed.error)
             if (conn.closing !== undefined) break
           }
+          // Let other connections (a new client's CONNECT) run between two reads of a flooding client.
+          yield* Effect.yieldNow
         }
       })
       const exit = yield* Effect.raceFirst(Effect.exit(readLoop), Effect.as(Deferred.await(closed), Exit.void))

@@ -6,7 +6,7 @@ import type { Packet } from "@mqttest/codec"
 import { Message, type Session, type SubscriptionIndex } from "@mqttest/session"
 import { Duration, Effect } from "effect"
 import type { Broker } from "./broker.js"
-import type { Connection } from "./connection.js"
+import { type Connection, outboxFull } from "./connection.js"
 
 /**
  * Routes an application message to every matching subscriber, and stores it
@@ -78,7 +78,41 @@ export const deliver = (
 
 const enqueue = (broker: Broker, session: Session.Session, message: Message.Message): void => {
   if (!session.enqueue(message)) {
-    broker.warn(broker.clients.get(session.clientId), `queue of ${session.clientId} is full: oldest message dropped`)
+    const conn = broker.clients.get(session.clientId)
+    if (conn !== undefined) conn.counters.messagesDropped++
+    broker.warn(conn, `queue of ${session.clientId} is full: oldest message dropped`)
+  }
+}
+
+/**
+ * A PUBLISH for a client whose outbox is full: the `slowConsumer` policy.
+ * QoS 0 is dropped (counted; one Warning when an episode starts, one when it
+ * ends), QoS 1/2 waits in the session queue; or the client is disconnected.
+ */
+const slowConsumer = (broker: Broker, conn: Connection, session: Session.Session, message: Message.Message): void => {
+  if (broker.config.slowConsumer === "disconnect") return broker.disconnectSlowConsumer(conn)
+  if (message.qos > 0) return enqueue(broker, session, message)
+  conn.counters.messagesDropped++
+  if (conn.droppedInEpisode === undefined) {
+    conn.droppedInEpisode = 0
+    broker.warn(
+      conn,
+      `slow consumer ${conn.clientId}: outbox full (${broker.config.maxOutbox} packets not taken by the socket); QoS 0 messages to it are dropped`
+    )
+  }
+  conn.droppedInEpisode++
+}
+
+/** After a write: a slow consumer that caught up gets its queued messages again. */
+export const caughtUp = (broker: Broker, conn: Connection): void => {
+  if (conn.unwritten > broker.config.maxOutbox / 2 || conn.closing !== undefined) return
+  conn.readPaused = false
+  if (conn.droppedInEpisode !== undefined) {
+    broker.warn(conn, `slow consumer ${conn.clientId} caught up: ${conn.droppedInEpisode} QoS 0 messages were dropped`)
+    conn.droppedInEpisode = undefined
+  }
+  if (conn.connected && conn.session !== undefined && conn.session.queue.length > 0) {
+    drainQueue(broker, conn, conn.session)
   }
 }
 
@@ -93,6 +127,7 @@ export const transmit = (
   const now = broker.deps.now()
   const remaining = Message.remainingExpiry(message, now)
   if (remaining !== undefined && remaining <= 0) return
+  if (outboxFull(conn, broker.config.maxOutbox)) return slowConsumer(broker, conn, session, message)
   let properties = conn.level === 5 ? Message.forwardedProperties(message.properties) : undefined
   if (conn.level === 5) {
     if (remaining !== undefined) properties = { ...properties, messageExpiryInterval: remaining }
@@ -127,6 +162,7 @@ export const drainQueue = (broker: Broker, conn: Connection, session: Session.Se
   while (session.queue.length > 0 && conn.closing === undefined) {
     const next = session.queue[0]!
     if (next.qos > 0 && session.outbound.size >= conn.clientReceiveMaximum) return
+    if (outboxFull(conn, broker.config.maxOutbox)) return
     session.queue.shift()
     transmit(broker, conn, session, next, [])
   }
@@ -158,6 +194,9 @@ export const armResend = (broker: Broker, conn: Connection, session: Session.Ses
   const resend = Effect.sync(() => {
     const entry = session.outbound.get(packetId)
     if (entry === undefined || conn.closing !== undefined) return false
+    // While the socket has not taken what is queued (the copy sent before may still be there), no resend:
+    // one copy per packet id at a time, and nothing piles up behind a client that does not read.
+    if (conn.unwritten > 0) return true
     conn.send(entry.state === "pubcomp" ? { _tag: "Pubrel", packetId } : { ...entry.publish, dup: true })
     return true
   })
