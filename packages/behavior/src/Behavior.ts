@@ -8,6 +8,7 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
+import safeRegex from "safe-regex2"
 import { Delay, expected as delayExpected } from "./Delay.js"
 import { Network, PacketFaults, PacketIds } from "./Fault.js"
 
@@ -247,14 +248,21 @@ const expectedOf = (schema: Schema.Top): string => {
   return typeof expected === "string" ? expected : "a valid value"
 }
 
+/**
+ * A client id regex: valid, and without nested repetition such as `(a+)+`,
+ * whose matching time can grow exponentially with the client id (a client
+ * chooses its id, so it must not be able to stall the server).
+ */
 const validRegex = Schema.String.annotate({ format: "regex" }).check(
   Schema.makeFilter((source: string) => {
     try {
       new RegExp(source)
-      return undefined
     } catch (error) {
       return `expected a valid regular expression: ${error instanceof Error ? error.message : String(error)}`
     }
+    return safeRegex(source)
+      ? undefined
+      : `expected a regular expression without nested repetition such as (a+)+, which can take exponential time on a long client id; got ${JSON.stringify(source)}`
   })
 )
 

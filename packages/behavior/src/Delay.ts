@@ -24,7 +24,14 @@ const times = Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(
 export const DelaySpec = Schema.Union([
   Millis,
   Schema.Struct({ fixed: Millis, times }),
-  Schema.Struct({ random: Schema.Tuple([Millis, Millis]), times }),
+  Schema.Struct({
+    random: Schema.Tuple([Millis, Millis]).check(
+      Schema.makeFilter(([min, max]: readonly [number, number]) =>
+        min <= max ? undefined : `expected [min, max] with min ≤ max, got [${min}, ${max}]`
+      )
+    ),
+    times
+  }),
   Schema.Struct({
     exponential: Millis,
     factor: Schema.optionalKey(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(1))),

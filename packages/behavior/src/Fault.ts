@@ -89,6 +89,8 @@ export type PacketIds = typeof PacketIds.Type
 export const Network = Schema.Struct({
   latency: Schema.optionalKey(Delay),
   bandwidth: Schema.optionalKey(Positive),
+  /** A slow consumer: the server reads this client at most this many bytes per second. */
+  readBandwidth: Schema.optionalKey(Positive),
   slice: Schema.optionalKey(Schema.Struct({ size: Positive, pause: Schema.optionalKey(Millis) })),
   coalesce: Schema.optionalKey(Millis),
   close: Schema.optionalKey(Schema.Literals(["fin", "rst"]))

@@ -37,6 +37,15 @@ const writeErr = (line: string) =>
 
 const encodeEvent = Schema.encodeSync(Schema.toCodecJson(ServerEvent.ServerEvent))
 
+/**
+ * Log lines carry client-chosen text (client ids, topics): control characters are written as
+ * escapes, so a client cannot forge a log line or send escape sequences to a terminal.
+ */
+// biome-ignore lint/complexity/useRegexLiterals: as a literal, the control characters it matches trip noControlCharactersInRegex
+const controlCharacters = new RegExp("[\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]", "g")
+const escapeControl = (text: string): string =>
+  text.replace(controlCharacters, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+
 const levels = ["error", "warn", "info", "debug"] as const
 type Level = (typeof levels)[number]
 
@@ -148,7 +157,7 @@ const serve = (f: Flags): Effect.Effect<void, unknown, never> =>
         Effect.gen(function* () {
           if (f.events) yield* writeOut(JSON.stringify(encodeEvent(event)))
           const line = describe(event)
-          if (line !== undefined && levels.indexOf(line[0]) <= rank) yield* writeErr(line[1])
+          if (line !== undefined && levels.indexOf(line[0]) <= rank) yield* writeErr(escapeControl(line[1]))
         })
       )
     )

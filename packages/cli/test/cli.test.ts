@@ -109,6 +109,21 @@ describe("mqttest CLI", () => {
     assert.include(await stderrFor(["-v"]), 'warning: client id "mqttjs_1a2b3c4d"')
   })
 
+  test("client ids are escaped in log lines: a newline cannot forge a line", async () => {
+    const { cli, url } = await start(["-v"])
+    const client = await mqtt.connectAsync(url, { clientId: "evil\nmqttest: forged\u001b[31m", reconnectPeriod: 0 })
+    await client.endAsync()
+    cli.proc.kill("SIGTERM")
+    assert.strictEqual(await cli.exit, 0)
+    const lines = cli.stderr().split("\n")
+    assert.isTrue(
+      lines.some((line) => line.includes("(evil\\u000amqttest: forged\\u001b[31m) closed")),
+      cli.stderr()
+    )
+    assert.isFalse(lines.some((line) => line.startsWith("mqttest: forged")))
+    assert.notInclude(cli.stderr(), "\u001b")
+  })
+
   test("--events writes every event as a JSON line with the library's Schema", async () => {
     const { cli, url } = await start(["--events"])
     const listening = await nextEvent(cli, ServerEvent.is("Listening"))
@@ -139,6 +154,16 @@ describe("mqttest CLI", () => {
     assert.strictEqual(stats.result.openConnections, 1)
     cli.send(JSON.stringify({ id: 2, cmd: "configure", config: { ackDelay: 10 } }))
     assert.deepStrictEqual(JSON.parse(await cli.line()), { reply: 2, ok: true })
+    for (const [id, command] of [
+      ["wild", { cmd: "publish", topic: "a/#", payload: "x" }],
+      ["empty", { cmd: "publish", topic: "", payload: "x" }],
+      ["nul", { cmd: "publish", topic: "a\u0000b", payload: "x" }],
+      ["code", { cmd: "disconnect", connection: 0, reasonCode: 999 }]
+    ] as const) {
+      cli.send(JSON.stringify({ id, ...command }))
+      const refused = JSON.parse(await cli.line())
+      assert.deepStrictEqual([refused.reply, refused.ok], [id, false], JSON.stringify(refused))
+    }
     cli.send(JSON.stringify({ id: "typo", cmd: "configure", config: { ackDelai: 10 } }))
     const typo = JSON.parse(await cli.line())
     assert.deepStrictEqual([typo.reply, typo.ok], ["typo", false])

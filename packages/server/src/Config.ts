@@ -71,13 +71,21 @@ export type Capabilities = typeof Capabilities.Type
  */
 export const MqttestConfig = Schema.Struct({
   /** Interface to listen on. Default "127.0.0.1" (never all interfaces unless asked). */
-  host: Schema.optionalKey(Schema.String),
+  host: Schema.optionalKey(
+    Schema.String.check(
+      Schema.makeFilter((host: string) =>
+        host.trim() === ""
+          ? "expected a host name or address, got an empty string (0.0.0.0 or :: listens on every interface)"
+          : undefined
+      )
+    )
+  ),
   /** Port or port range. Default "1883-2000". */
   ports: Schema.optionalKey(Ports),
   /** Refuse what the spec lets a server refuse (odd or long client ids) instead of warning. */
   strict: Schema.optionalKey(Schema.Boolean),
   /** Close connections that send no CONNECT within this time. Default 10000. */
-  connectTimeout: Schema.optionalKey(Millis),
+  connectTimeout: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
   /** Events kept for subscribers that read late or slowly. Default 1000. */
   eventBufferSize: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
   /** Largest packet accepted from a client, in bytes. Default: the protocol maximum. */

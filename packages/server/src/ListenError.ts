@@ -47,3 +47,18 @@ export class WaitForTimeout extends Schema.TaggedError<WaitForTimeout>()("WaitFo
     return `no event matched ${this.predicate} within ${this.timeout} ms`
   }
 }
+
+/**
+ * A command with an argument the server refuses (a topic name with a
+ * wildcard, a DISCONNECT reason code a server may not send, …); `problem`
+ * says what is accepted.
+ * @since 0.1.0
+ */
+export class CommandError extends Schema.TaggedError<CommandError>()("CommandError", {
+  command: Schema.String,
+  problem: Schema.String
+}) {
+  override get message(): string {
+    return `${this.command}: ${this.problem}`
+  }
+}

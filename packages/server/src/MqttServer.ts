@@ -10,7 +10,7 @@ import type { Packet } from "@mqttest/codec"
 import { Clock, Context, Duration, Effect, Layer, type Scope, Stream } from "effect"
 import type * as Config from "./Config.js"
 import * as Engine from "./internal/engine.js"
-import { type ConnectionNotFound, type ListenError, WaitForTimeout } from "./ListenError.js"
+import { type CommandError, type ConnectionNotFound, type ListenError, WaitForTimeout } from "./ListenError.js"
 import type { Stats } from "./ServerEvent.js"
 import * as ServerEvent from "./ServerEvent.js"
 
@@ -75,13 +75,24 @@ export class MqttServer extends Context.Service<
     ) => Effect.Effect<E, WaitForTimeout>
     /** Writes any packet to a connection, as it is (for injecting packets). */
     readonly send: (connection: number, packet: Packet.Packet) => Effect.Effect<void, ConnectionNotFound>
-    /** Publishes an application message as the server, to every matching subscriber. */
-    readonly publish: (topic: string, payload: Uint8Array | string, options?: PublishOptions) => Effect.Effect<void>
+    /**
+     * Publishes an application message as the server, to every matching
+     * subscriber; a topic name that is empty, has a wildcard or U+0000 fails
+     * with `CommandError`.
+     */
+    readonly publish: (
+      topic: string,
+      payload: Uint8Array | string,
+      options?: PublishOptions
+    ) => Effect.Effect<void, CommandError>
     /**
      * Closes a connection; an MQTT 5 client gets a DISCONNECT with `reasonCode`
      * (default 0x98, administrative action) first. Its will is published.
      */
-    readonly disconnect: (connection: number, reasonCode?: number) => Effect.Effect<void, ConnectionNotFound>
+    readonly disconnect: (
+      connection: number,
+      reasonCode?: number
+    ) => Effect.Effect<void, ConnectionNotFound | CommandError>
     /**
      * Blackholes a connection (or all): the server stops reading and writing it
      * but keeps the socket open — the half-dead peer only a client's keep alive

@@ -299,3 +299,47 @@ describe("keep alive and a delayed CONNACK", () => {
     }).pipe(withServer({ connackDelay: 10_000 }))
   )
 })
+
+describe("inputs that used to break the server are refused with a clear error", () => {
+  it.effect("config values", () =>
+    Effect.gen(function* () {
+      const problem = (config: unknown) => Effect.map(Effect.flip(Config.decodeUnknown(config)), (e) => e.message)
+      assert.match(yield* problem({ connectTimeout: 0 }), /connectTimeout: expected a value greater than or equal to 1/)
+      assert.match(
+        yield* problem({ ackDelay: { random: [100, 10] } }),
+        /ackDelay\.random: expected \[min, max\] with min ≤ max/
+      )
+      assert.match(yield* problem({ host: "" }), /host: expected a host name or address, got an empty string/)
+      // A client chooses its id: a regex with nested repetition could stall the server on a long one.
+      assert.match(
+        yield* problem({ rules: [{ clientId: { regex: "^(a+)+$" }, maxTime: 1 }] }),
+        /rules\[0\]\.clientId\.regex: expected a regular expression without nested repetition/
+      )
+    })
+  )
+
+  it.effect(
+    "commands: publish to a topic name that is no topic name, disconnect with a code a server may not send",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* MqttServer.MqttServer
+        for (const topic of ["a/#", "+", "", "a\u0000b"]) {
+          const error = yield* Effect.flip(server.publish(topic, "x"))
+          assert.strictEqual(error._tag, "CommandError", topic)
+        }
+        assert.match(
+          (yield* Effect.flip(server.publish("a/#", "x"))).message,
+          /publish: topic name "a\/#" contains a wildcard/
+        )
+        const [raw] = yield* connect5(server, { clientId: "c" })
+        const error = yield* Effect.flip(server.disconnect(0, 999))
+        assert.match(
+          error.message,
+          /^disconnect: expected a DISCONNECT reason code a server may send \(0x00, 0x80, .*\), got 999$/
+        )
+        // The connection is untouched.
+        yield* raw.send({ _tag: "Pingreq" })
+        assert.strictEqual((yield* raw.next)._tag, "Pingresp")
+      }).pipe(withServer())
+  )
+})

@@ -342,6 +342,27 @@ describe("network impairments (TestClock)", () => {
     }).pipe(withServer())
   )
 
+  it.effect("a slow consumer: readBandwidth paces how fast the server handles what a client sends", () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      const raw = yield* rawClient(server)
+      yield* raw.send(connectPacket({ clientId: "hasty" }))
+      yield* raw.next
+      yield* server.configure({ network: { readBandwidth: 2000 } })
+      // 1006 bytes: handled once 1100 bytes (11 pieces of 100) have been read at 2000 bytes/s.
+      yield* raw.send({ ...publish(1), payload: new Uint8Array(1000) })
+      const fault = yield* server.waitFor(ServerEvent.is("FaultInjected", (e) => e.fault === "network.readBandwidth"))
+      assert.match(fault.detail, /^\d+ bytes read at 2000 bytes\/s$/)
+      yield* TestClock.adjust("500 millis")
+      assert.strictEqual((yield* server.stats).perConnection[0]!.packetsIn, 1)
+      const puback = yield* Effect.forkChild(raw.next)
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(((yield* Fiber.join(puback)) as Packet.Puback).packetId, 1)
+      const received = yield* server.waitFor(ServerEvent.isPacket("PacketReceived", "Publish"))
+      assert.isAtLeast(received.timestamp - fault.timestamp, 500)
+    }).pipe(withServer())
+  )
+
   it.effect("coalescing gathers several packets into one write", () =>
     Effect.gen(function* () {
       const server = yield* MqttServer.MqttServer

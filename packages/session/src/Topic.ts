@@ -34,6 +34,8 @@ export interface ParsedFilter {
  */
 export const validateName = (name: string): TopicProblem | undefined => {
   if (name.length === 0) return { problem: "topic name is empty", spec: "MQTT-4.7.3-1" }
+  if (name.includes("\u0000"))
+    return { problem: `topic name ${JSON.stringify(name)} contains U+0000`, spec: "MQTT-1.5.4-2" }
   if (name.includes("+") || name.includes("#")) {
     return { problem: `topic name ${JSON.stringify(name)} contains a wildcard`, spec: "MQTT-3.3.2-2" }
   }

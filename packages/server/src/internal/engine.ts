@@ -5,9 +5,10 @@
 
 import type * as Net from "node:net"
 import type { Packet } from "@mqttest/codec"
+import { Topic } from "@mqttest/session"
 import { Clock, Deferred, Duration, Effect, Exit, FiberSet, type Scope } from "effect"
 import * as Config from "../Config.js"
-import { ConnectionNotFound, type ListenError } from "../ListenError.js"
+import { CommandError, ConnectionNotFound, type ListenError } from "../ListenError.js"
 import type { MqttServer } from "../MqttServer.js"
 import type { ServerEvent, Stats, StopReason } from "../ServerEvent.js"
 import { Broker, type EventInput } from "./broker.js"
@@ -35,6 +36,12 @@ export interface PublishOptions {
 export type Engine = Omit<MqttServer["Service"], "url" | "waitFor">
 
 const textEncoder = new TextEncoder()
+
+/** DISCONNECT reason codes the spec lets a server send (MQTT 5, section 3.14.2.1). */
+const serverDisconnectCodes: ReadonlyArray<number> = [
+  0x00, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8b, 0x8d, 0x8e, 0x8f, 0x90, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99,
+  0x9a, 0x9b, 0x9c, 0x9d, 0x9e, 0x9f, 0xa0, 0xa1, 0xa2
+]
 
 export const make = (
   input: Config.MqttestConfig
@@ -207,20 +214,36 @@ export const make = (
       mark: Effect.sync(hub.mark),
       send: (connection, packet) => Effect.map(find(connection), (conn) => conn.send(packet)),
       publish: (topic, payload, options) =>
-        Effect.sync(
-          () =>
-            void Routing.publish(broker, {
-              topic,
-              payload: typeof payload === "string" ? textEncoder.encode(payload) : payload,
-              qos: options?.qos ?? 0,
-              retain: options?.retain ?? false,
-              properties: options?.properties,
-              publisher: undefined,
-              receivedAt: now()
-            })
+        Effect.suspend(() => {
+          const problem = Topic.validateName(topic)
+          return problem === undefined
+            ? Effect.void
+            : Effect.fail(new CommandError({ command: "publish", problem: `${problem.problem} [${problem.spec}]` }))
+        }).pipe(
+          Effect.andThen(
+            Effect.sync(
+              () =>
+                void Routing.publish(broker, {
+                  topic,
+                  payload: typeof payload === "string" ? textEncoder.encode(payload) : payload,
+                  qos: options?.qos ?? 0,
+                  retain: options?.retain ?? false,
+                  properties: options?.properties,
+                  publisher: undefined,
+                  receivedAt: now()
+                })
+            )
+          )
         ),
       disconnect: (connection, reasonCode) =>
-        Effect.map(find(connection), (conn) => broker.close(conn, "ServerDisconnect", reasonCode ?? 0x98)),
+        reasonCode !== undefined && !serverDisconnectCodes.includes(reasonCode)
+          ? Effect.fail(
+              new CommandError({
+                command: "disconnect",
+                problem: `expected a DISCONNECT reason code a server may send (${serverDisconnectCodes.map((c) => `0x${c.toString(16).padStart(2, "0")}`).join(", ")}), got ${reasonCode}`
+              })
+            )
+          : Effect.map(find(connection), (conn) => broker.close(conn, "ServerDisconnect", reasonCode ?? 0x98)),
       goOffline,
       goOnline,
       blackhole: (target, options) =>

@@ -177,3 +177,23 @@ export const writeImpaired = (
       yield* writer.writeAll([part])
     }
   })
+
+/**
+ * The `network.readBandwidth` fault (a slow consumer): the bytes just read
+ * from a client, in pieces of about 1/20 s, and the wait before each piece is
+ * handled. While the server waits it does not read the socket, so TCP pushes
+ * back on the client's writes. Without the fault: the bytes as they are.
+ */
+export const readPieces = (
+  broker: Broker,
+  conn: Connection,
+  bytes: Uint8Array
+): { readonly pieces: ReadonlyArray<Uint8Array>; readonly wait: (piece: Uint8Array) => Effect.Effect<void> } => {
+  const bandwidth = broker.behavior(conn).network?.readBandwidth
+  if (bandwidth === undefined) return { pieces: [bytes], wait: () => Effect.void }
+  broker.fault(conn, "network.readBandwidth", `${bytes.length} bytes read at ${bandwidth} bytes/s`)
+  const size = Math.max(1, Math.floor(bandwidth / 20))
+  const pieces: Array<Uint8Array> = []
+  for (let at = 0; at < bytes.length; at += size) pieces.push(bytes.subarray(at, at + size))
+  return { pieces, wait: (piece) => Effect.sleep(Duration.millis((piece.length * 1000) / bandwidth)) }
+}

@@ -245,32 +245,37 @@ export const makeHandler = (deps: LoopDeps): ((net: Net.Socket) => Effect.Effect
           yield* waitForRoom
           const chunks = yield* reader.pull
           for (const chunk of chunks) {
-            const bytes = typeof chunk === "string" ? textEncoder.encode(chunk) : chunk
-            conn.counters.bytesIn += bytes.length
+            const read = typeof chunk === "string" ? textEncoder.encode(chunk) : chunk
+            conn.counters.bytesIn += read.length
             // A blackholed connection reads on (to notice the client leaving) but handles nothing.
             if (conn.blackholed) continue
-            const parsed = parser.push(bytes)
-            for (const packet of parsed.packets) {
+            const paced = Faults.readPieces(broker, conn, read)
+            for (const bytes of paced.pieces) {
+              yield* paced.wait(bytes)
+              const parsed = parser.push(bytes)
+              for (const packet of parsed.packets) {
+                if (conn.closing !== undefined) break
+                // Each packet may answer: none is handled while the outbox holds twice its bound.
+                if (conn.unwritten >= readPauseAt) yield* waitForRoom
+                if (conn.closing !== undefined) break
+                conn.counters.packetsIn++
+                conn.lastReceived = now()
+                // A CONNECT names its client (an empty id is assigned later, in CONNACK).
+                const clientId =
+                  conn.clientId ?? (packet._tag === "Connect" && packet.clientId !== "" ? packet.clientId : undefined)
+                emit({
+                  _tag: "PacketReceived",
+                  connection: conn.id,
+                  ...(clientId !== undefined ? { clientId } : {}),
+                  packet
+                })
+                if (conn.stopHandling) continue
+                dispatch(broker, conn, packet)
+                Behaviors.countPacket(broker, conn)
+              }
+              if (parsed.error !== undefined && !conn.stopHandling) codecViolation(conn, parsed.error)
               if (conn.closing !== undefined) break
-              // Each packet may answer: none is handled while the outbox holds twice its bound.
-              if (conn.unwritten >= readPauseAt) yield* waitForRoom
-              if (conn.closing !== undefined) break
-              conn.counters.packetsIn++
-              conn.lastReceived = now()
-              // A CONNECT names its client (an empty id is assigned later, in CONNACK).
-              const clientId =
-                conn.clientId ?? (packet._tag === "Connect" && packet.clientId !== "" ? packet.clientId : undefined)
-              emit({
-                _tag: "PacketReceived",
-                connection: conn.id,
-                ...(clientId !== undefined ? { clientId } : {}),
-                packet
-              })
-              if (conn.stopHandling) continue
-              dispatch(broker, conn, packet)
-              Behaviors.countPacket(broker, conn)
             }
-            if (parsed.error !== undefined && !conn.stopHandling) codecViolation(conn, parsed.error)
             if (conn.closing !== undefined) break
           }
           // Let other connections (a new client's CONNECT) run between two reads of a flooding client.
