@@ -86,6 +86,11 @@ export const MqttestConfig = Schema.Struct({
   strict: Schema.optionalKey(Schema.Boolean),
   /** Close connections that send no CONNECT within this time. Default 10000. */
   connectTimeout: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
+  /**
+   * Closed connections whose stats are kept in `perConnection` (the latest
+   * ones); the totals count every connection. Default 1000.
+   */
+  connectionHistory: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
   /** Events kept for subscribers that read late or slowly. Default 1000. */
   eventBufferSize: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
   /** Largest packet accepted from a client, in bytes. Default: the protocol maximum. */
@@ -170,6 +175,7 @@ export interface Resolved {
   readonly strict: boolean
   readonly connectTimeout: number
   readonly eventBufferSize: number
+  readonly connectionHistory: number
   readonly maxPacketSize: number
   readonly maxQueuedMessages: number
   readonly maxOutbox: number
@@ -224,6 +230,7 @@ export const resolve = (config: MqttestConfig = {}): Resolved => {
     strict: config.strict ?? false,
     connectTimeout: config.connectTimeout ?? 10_000,
     eventBufferSize: config.eventBufferSize ?? 1000,
+    connectionHistory: config.connectionHistory ?? 1000,
     maxPacketSize: config.maxPacketSize ?? 268_435_460,
     maxQueuedMessages: config.maxQueuedMessages ?? 1000,
     maxOutbox: config.maxOutbox ?? 1000,

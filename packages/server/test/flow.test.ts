@@ -10,7 +10,7 @@ import { MqttServer, ServerEvent } from "@mqttest/server"
 import { Effect, Result, type Scope } from "effect"
 import { TestClock } from "effect/testing"
 import mqtt from "mqtt"
-import { connectPacket } from "./helpers.js"
+import { connectPacket, rawClient } from "./helpers.js"
 
 type Options = Parameters<typeof MqttServer.layerTest>[0]
 const withServer = (config: Options = {}) => Effect.provide(MqttServer.layerTest(config))
@@ -171,5 +171,29 @@ describe("a subscriber that stops reading", () => {
       const late = yield* Effect.promise(() => mqtt.connectAsync(server.url, { clientId: "late", reconnectPeriod: 0 }))
       yield* Effect.promise(() => late.endAsync())
     }).pipe(withServer({ maxOutbox: 100 }))
+  )
+})
+
+describe("closed connections", () => {
+  it.effect("are kept as stats for the latest connectionHistory only; the totals count them all", () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      for (let i = 0; i < 5; i++) {
+        const raw = yield* rawClient(server)
+        yield* raw.send(connectPacket({ clientId: `c${i}` }))
+        yield* raw.next
+        yield* raw.send({ _tag: "Disconnect" })
+        yield* server.waitFor(ServerEvent.is("ConnectionClosed", (e) => e.connection === i))
+      }
+      const stats = yield* server.stats
+      assert.deepStrictEqual(
+        stats.perConnection.map((c) => [c.connection, c.clientId, c.open]),
+        [
+          [3, "c3", false],
+          [4, "c4", false]
+        ]
+      )
+      assert.deepStrictEqual([stats.connections, stats.packetsIn, stats.packetsOut], [5, 10, 5])
+    }).pipe(withServer({ connectionHistory: 2 }))
   )
 })

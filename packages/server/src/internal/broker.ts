@@ -9,7 +9,7 @@ import type { Packet } from "@mqttest/codec"
 import { Message, RetainedStore, type Session, SubscriptionIndex, Topic } from "@mqttest/session"
 import { Duration, Effect, type Fiber } from "effect"
 import type * as Config from "../Config.js"
-import type { CloseReason, ServerEvent, Stats } from "../ServerEvent.js"
+import type { CloseReason, ConnectionStats, ServerEvent, Stats } from "../ServerEvent.js"
 import { CLOSE, type Connection } from "./connection.js"
 import * as Routing from "./routing.js"
 
@@ -33,8 +33,18 @@ export class Broker {
   readonly sessions = new Map<string, Session.Session>()
   readonly index = new SubscriptionIndex.SubscriptionIndex()
   readonly retained = new RetainedStore.RetainedStore()
-  /** Counters of every connection ever accepted, open or not. */
-  readonly history: Array<Connection> = []
+  /** Connections accepted so far. */
+  private accepted = 0
+  /** Stats of the most recently closed connections (`connectionHistory` of them), oldest first. */
+  private readonly closedStats: Array<ConnectionStats> = []
+  /** Counters of the closed connections no longer listed: the totals still count them. */
+  private readonly forgotten: { -readonly [K in CounterKey]: number } = {
+    packetsIn: 0,
+    packetsOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    messagesDropped: 0
+  }
   private generated = 0
   readonly shareCursor = new Map<string, number>()
   private readonly expiryTimers = new Map<Session.Session, Fiber.Fiber<unknown, unknown>>()
@@ -188,11 +198,23 @@ export class Broker {
     conn.io.destroy()
   }
 
+  /** A connection was accepted. */
+  accept(conn: Connection): void {
+    this.connections.set(conn.id, conn)
+    this.accepted++
+  }
+
   /** Called once when a connection has ended, whatever ended it. */
   finalize(conn: Connection, reason: CloseReason): void {
     if (!conn.open) return
     conn.open = false
     this.connections.delete(conn.id)
+    // Closed connections are kept as stats only, and only the latest `connectionHistory` of them.
+    this.closedStats.push(statsOf(conn))
+    if (this.closedStats.length > this.deps.config.connectionHistory) {
+      const oldest = this.closedStats.shift()!
+      for (const key of counterKeys) this.forgotten[key] += oldest[key]
+    }
     for (const timer of conn.resendTimers.values()) timer.interruptUnsafe()
     conn.resendTimers.clear()
     const owner = conn.clientId !== undefined && this.clients.get(conn.clientId) === conn
@@ -304,18 +326,13 @@ export class Broker {
   // ------------------------------------------------------------------ stats
 
   stats(): Stats {
-    const perConnection = this.history.map((c) => ({
-      connection: c.id,
-      ...(c.clientId !== undefined ? { clientId: c.clientId } : {}),
-      open: c.open,
-      ...c.counters,
-      outbox: c.open ? c.unwritten : 0
-    }))
-    const sum = (key: "packetsIn" | "packetsOut" | "bytesIn" | "bytesOut" | "messagesDropped") =>
-      perConnection.reduce((n, c) => n + c[key], 0)
+    const perConnection = [...this.closedStats, ...[...this.connections.values()].map(statsOf)].sort(
+      (a, b) => a.connection - b.connection
+    )
+    const sum = (key: CounterKey) => perConnection.reduce((n, c) => n + c[key], this.forgotten[key])
     return {
       elapsed: this.deps.now() - this.startedAt,
-      connections: this.history.length,
+      connections: this.accepted,
       openConnections: this.connections.size,
       packetsIn: sum("packetsIn"),
       packetsOut: sum("packetsOut"),
@@ -326,6 +343,17 @@ export class Broker {
     }
   }
 }
+
+type CounterKey = "packetsIn" | "packetsOut" | "bytesIn" | "bytesOut" | "messagesDropped"
+const counterKeys: ReadonlyArray<CounterKey> = ["packetsIn", "packetsOut", "bytesIn", "bytesOut", "messagesDropped"]
+
+const statsOf = (c: Connection): ConnectionStats => ({
+  connection: c.id,
+  ...(c.clientId !== undefined ? { clientId: c.clientId } : {}),
+  open: c.open,
+  ...c.counters,
+  outbox: c.open ? c.unwritten : 0
+})
 
 /** The will's properties that travel with the will message (not the will delay). */
 const willMessageProperties = (will: Packet.Will): Packet.PublishProperties => {

@@ -99,8 +99,7 @@ export const makeHandler = (deps: LoopDeps): ((net: Net.Socket) => Effect.Effect
         },
         now()
       )
-      broker.connections.set(conn.id, conn)
-      broker.history.push(conn)
+      broker.accept(conn)
       emit({
         _tag: "ConnectionOpened",
         connection: conn.id,
