@@ -264,6 +264,61 @@ describe("mqttest CLI", () => {
     assert.strictEqual(await cli.exit, 0)
   })
 
+  test("SIGKILL under load: every PUBLISH a client got its PUBACK for is in the dump", async () => {
+    const dir = tempDir()
+    try {
+      const { cli, url } = await start(["--dumps", `${dir}/all.jsonl`])
+      const acked = new Set<string>()
+      let stop = false
+      let enough = () => {}
+      const reached = new Promise<void>((resolve) => {
+        enough = resolve
+      })
+      const closed: Array<Promise<void>> = []
+      const publisher = async (n: number) => {
+        const client = await mqtt.connectAsync(url, { clientId: `p${n}`, reconnectPeriod: 0 })
+        closed.push(new Promise<void>((resolve) => client.stream.once("close", () => resolve())))
+        for (let i = 0; !stop; i++) {
+          const payload = `p${n}-${i}`
+          const ok = await client.publishAsync("load", payload, { qos: 1 }).then(
+            () => true,
+            () => false
+          )
+          if (!ok) return
+          acked.add(payload)
+          if (acked.size >= 500) enough()
+        }
+      }
+      for (let n = 0; n < 20; n++) void publisher(n).catch(() => undefined)
+      // Once 500 publishes were acknowledged (more are in flight), kill.
+      await reached
+      cli.proc.kill("SIGKILL")
+      stop = true
+      await cli.exit
+      // Acknowledgements still in the clients' sockets count too: read them all before comparing.
+      await Promise.all(closed)
+      const text = Fs.readFileSync(`${dir}/all.jsonl`, "utf8")
+      // A line cut by the kill is no entry; every whole line is.
+      const dumped = new Set<string>()
+      for (const line of text.split("\n")) {
+        let entry: { direction?: string; payload?: { utf8?: string }; packet?: { _tag: string } }
+        try {
+          entry = JSON.parse(line)
+        } catch {
+          continue
+        }
+        if (entry.direction === "in" && entry.packet?._tag === "Publish" && entry.payload?.utf8) {
+          dumped.add(entry.payload.utf8)
+        }
+      }
+      const missing = [...acked].filter((payload) => !dumped.has(payload))
+      assert.deepStrictEqual(missing, [])
+      assert.isAtLeast(acked.size, 500)
+    } finally {
+      Fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   test("control: offline refuses connections until online; blackhole", async () => {
     const { cli, host, port, url } = await start(["--control", "stdin"])
     const client = await mqtt.connectAsync(url, { clientId: "bh", reconnectPeriod: 0 })

@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 
+import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Readline from "node:readline"
 import { Packet } from "@mqttest/codec"
@@ -188,6 +189,30 @@ export const read = (path: string): Stream.Stream<DumpEntry, DumpReadError> =>
       })
     )
   })
+
+const windowsDevices = /^(con|prn|aux|nul|com[0-9]|lpt[0-9])$/
+
+/**
+ * The part of a dump file name that `{id}` becomes for a client id: safe on
+ * every platform, and
+ * injective even where file names ignore case: lower-case letters, digits,
+ * `_` and `-` stay; an upper-case letter becomes `^` and the letter; every
+ * other byte `%xx`. A Windows device name gets a `%` in front; an empty id is
+ * `%`. Ids longer than 128 characters keep a readable start and a SHA-256 of
+ * the whole, so distinct ids stay distinct.
+ * @since 0.1.0
+ */
+export const fileNameOf = (id: string): string => {
+  let out = ""
+  for (const byte of new TextEncoder().encode(id)) {
+    const c = String.fromCharCode(byte)
+    out += /[a-z0-9_-]/.test(c) ? c : /[A-Z]/.test(c) ? `^${c.toLowerCase()}` : `%${byte.toString(16).padStart(2, "0")}`
+  }
+  if (out.length === 0) return "%"
+  if (windowsDevices.test(out)) return `%${out}`
+  if (out.length <= 128) return out
+  return `${out.slice(0, 64)}~${Crypto.createHash("sha256").update(id).digest("hex")}`
+}
 
 /**
  * The JSON Schema (draft 2020-12) of one dump line, as shipped in

@@ -1,9 +1,10 @@
+import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Dump, MqttServer, ServerEvent } from "@mqttest/server"
-import { Effect, Stream } from "effect"
+import { Effect, Schedule, Stream } from "effect"
 import { call, collect, connectClient, connectPacket, rawClient, text } from "./helpers.js"
 
 /** A fresh directory for dump files, removed with the scope. */
@@ -132,7 +133,7 @@ describe("packet dumps", () => {
       const files = Fs.readdirSync(dir)
       assert.strictEqual(files.length, ids.length)
       for (const file of files) {
-        assert.match(file, /^client-[A-Za-z0-9_%~-]+\.jsonl$/)
+        assert.match(file, /^client-[a-z0-9_%~^-]+\.jsonl$/)
         assert.isAtMost(file.length, 150)
       }
       assert.include(files, "client-%2e%2e%2f%2e%2e%2fescape.jsonl")
@@ -140,6 +141,89 @@ describe("packet dumps", () => {
         Fs.readdirSync(Path.dirname(dir)).filter((f) => f === "escape.jsonl"),
         []
       )
+    })
+  )
+
+  it("{id} file names are injective where names ignore case, on Windows too, and for long ids", () => {
+    const names = [
+      "a",
+      "A",
+      "nul",
+      "NUL",
+      "con",
+      "Con",
+      "",
+      "%",
+      "^a",
+      `${"x".repeat(130)}1`,
+      `${"x".repeat(130)}2`
+    ].map(Dump.fileNameOf)
+    // Distinct ids, distinct names, even after case folding.
+    assert.strictEqual(new Set(names.map((name) => name.toLowerCase())).size, names.length)
+    assert.deepStrictEqual(names.slice(0, 4), ["a", "^a", "%nul", "^n^u^l"])
+    for (const name of names) {
+      assert.notMatch(name, /^(con|prn|aux|nul|com\d|lpt\d)$/i)
+      assert.isAtMost(name.length, 130)
+    }
+  })
+
+  it.live("dump files are owner-only, and a planted symbolic link is not followed", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const victim = `${dir}/victim.txt`
+      Fs.writeFileSync(victim, "untouched\n")
+      Fs.symlinkSync(victim, `${dir}/trap.jsonl`)
+      yield* withDumps(dir, { dumps: ["all.jsonl", "trap.jsonl"] }, (server) =>
+        Effect.gen(function* () {
+          yield* connectClient(server, { clientId: "c" })
+          const warning = yield* server.waitFor(ServerEvent.is("Warning", (e) => e.message.includes("trap.jsonl")))
+          assert.include(warning.message, "ELOOP")
+        })
+      )
+      assert.strictEqual(Fs.readFileSync(victim, "utf8"), "untouched\n")
+      assert.strictEqual(Fs.statSync(`${dir}/all.jsonl`).mode & 0o777, 0o600)
+    })
+  )
+
+  it.live("per-connection files are closed when their connection ends, and reopened for append", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const openDumpFiles = () =>
+        Fs.readdirSync("/proc/self/fd").filter((fd) => {
+          try {
+            return Fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith(dir)
+          } catch {
+            return false
+          }
+        })
+      const session = (clientId: string) =>
+        Effect.scoped(
+          Effect.gen(function* () {
+            const raw = yield* rawClient(server)
+            yield* raw.send(connectPacket({ clientId }))
+            yield* raw.next
+            yield* raw.send({ _tag: "Disconnect" })
+            yield* raw.closed
+          })
+        )
+      let server: MqttServer.MqttServer["Service"]
+      yield* withDumps(dir, { dumps: ["conn-{c}.jsonl", "id-{id}.jsonl"] }, (s) =>
+        Effect.gen(function* () {
+          server = s
+          for (let i = 0; i < 40; i++) yield* session(i % 2 === 0 ? "even" : `odd${i}`)
+          yield* server.waitFor(ServerEvent.is("ConnectionClosed", (e) => e.connection === 39))
+          // A CONNACK leaves only once the dump has every earlier event: by then the 40 closed
+          // connections' files are closed, and only the new connection's two files are open.
+          const probe = yield* rawClient(server)
+          yield* probe.send(connectPacket({ clientId: "probe" }))
+          yield* probe.next
+          assert.strictEqual(openDumpFiles().length, 2)
+        })
+      )
+      // "even" connected 20 times: one file, appended to every time.
+      const even = yield* readAll(`${dir}/id-even.jsonl`)
+      assert.strictEqual(even.filter((e) => e._tag === "ConnectionClosed").length, 20)
+      assert.strictEqual(Fs.readdirSync(dir).filter((f) => f.startsWith("conn-")).length, 41)
     })
   )
 
@@ -241,6 +325,25 @@ describe("payload decoding", () => {
       assert.include((yield* decoded({ command: "echo oops >&2; cat" }, text("x"))).decodeError, "oops")
       const hung = yield* decoded({ command: "sleep 5", timeout: 200 }, text("x"))
       assert.deepStrictEqual(hung, { length: 1, utf8: "x", decodeError: "decoder timed out after 200 ms" })
+    })
+  )
+
+  it.live("a timed-out command is killed with everything it started; its output is bounded", () =>
+    Effect.gen(function* () {
+      const marker = "31.4159"
+      const hung = yield* decoded({ command: `sleep ${marker} & sleep ${marker}`, timeout: 200 }, text("x"))
+      assert.strictEqual(hung.decodeError, "decoder timed out after 200 ms")
+      // The process group was sent SIGKILL: wait (bounded) for the kernel to finish them.
+      const left = () => {
+        const found = ChildProcess.spawnSync("pgrep", ["-f", `sleep ${marker}`], { encoding: "utf8" })
+        return found.stdout.trim()
+      }
+      const remaining = yield* Effect.sync(left).pipe(
+        Effect.repeat({ while: (pids) => pids !== "", schedule: Schedule.spaced("20 millis"), times: 50 })
+      )
+      assert.strictEqual(remaining, "")
+      const flood = yield* decoded({ command: "head -c 2000000 /dev/zero | tr '\\000' a" }, text("x"))
+      assert.strictEqual(flood.decodeError, "decoder output over 1048576 bytes: not kept")
     })
   )
 

@@ -7,36 +7,35 @@
  */
 
 import * as ChildProcess from "node:child_process"
+import { constants as FsConstants } from "node:fs"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
-import { type Cause, Duration, Effect, Fiber, Queue, Schema, type Scope } from "effect"
+import { type Cause, Clock, Duration, Effect, Fiber, Queue, Schema, type Scope } from "effect"
 import type * as Config from "../Config.js"
 import * as Dump from "../Dump.js"
 import type { ServerEvent } from "../ServerEvent.js"
 
 export interface Dumper {
   readonly write: (event: ServerEvent) => void
+  /**
+   * Completes once every event handed over so far is written to its files
+   * (to the OS: it survives the server being killed). The connection loop
+   * waits for it before writing to a socket, so whatever a client gets an
+   * answer to is in the dump first.
+   */
+  readonly flushed: Effect.Effect<void>
   /** Writes everything handed over so far, syncs and closes the files. */
   readonly close: Effect.Effect<void>
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true })
-const isJson = Schema.is(Schema.Json)
+const liveClock = Clock.Clock.defaultValue()
 
-/** A client id made safe as part of a file name: no separators, dots, NUL; bounded length. */
-export const safeName = (id: string): string => {
-  let out = ""
-  for (const byte of new TextEncoder().encode(id)) {
-    const c = String.fromCharCode(byte)
-    out += /[A-Za-z0-9_-]/.test(c) ? c : `%${byte.toString(16).padStart(2, "0")}`
-  }
-  if (out.length === 0) return "%"
-  if (out.length <= 128) return out
-  // Long ids keep a readable start and a hash of the whole, so distinct ids stay distinct.
-  let hash = 0x811c9dc5
-  for (let i = 0; i < out.length; i++) hash = Math.imul(hash ^ out.charCodeAt(i), 0x01000193) >>> 0
-  return `${out.slice(0, 100)}~${hash.toString(16).padStart(8, "0")}`
-}
+/** Payloads decoded at the same time (decoders run in parallel; the lines keep their order). */
+const DECODE_CONCURRENCY = 4
+/** Real time that decoders still running get once the dump closes. */
+const STOP_BUDGET_MS = 1000
+const isJson = Schema.is(Schema.Json)
 
 /** A payload as text, and as JSON when it is JSON; undefined when it is not UTF-8. */
 const readable = (bytes: Uint8Array): { readonly utf8: string; readonly json: Schema.Json | undefined } | undefined => {
@@ -55,16 +54,44 @@ const readable = (bytes: Uint8Array): { readonly utf8: string; readonly json: Sc
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error))
 
-/** Runs an external decoder: payload on stdin, result on stdout. */
+/** The most a decoder command may write; beyond it the command is killed and the entry says so. */
+const MAX_DECODER_OUTPUT = 1024 * 1024
+
+/** Kills a decoder command and everything it started (it runs in a process group of its own). */
+const killTree = (child: ChildProcess.ChildProcess) => {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return
+  try {
+    process.kill(-child.pid, "SIGKILL")
+  } catch {
+    child.kill("SIGKILL")
+  }
+}
+
+/**
+ * Runs an external decoder: payload on stdin, result on stdout (at most
+ * 1 MiB). Interrupting it (the timeout, the server stopping) kills its whole
+ * process group, so nothing it started is left running.
+ */
 const runCommand = (command: string, payload: Uint8Array): Effect.Effect<unknown, string> =>
   Effect.callback<unknown, string>((resume) => {
-    const child = ChildProcess.spawn("/bin/sh", ["-c", command], { stdio: ["pipe", "pipe", "pipe"] })
+    const child = ChildProcess.spawn("/bin/sh", ["-c", command], { stdio: ["pipe", "pipe", "pipe"], detached: true })
     const out: Array<Buffer> = []
     const err: Array<Buffer> = []
-    child.stdout.on("data", (chunk: Buffer) => out.push(chunk))
-    child.stderr.on("data", (chunk: Buffer) => err.push(chunk))
+    let size = 0
+    const collect = (into: Array<Buffer>) => (chunk: Buffer) => {
+      size += chunk.length
+      if (size > MAX_DECODER_OUTPUT) {
+        killTree(child)
+        return resume(Effect.fail(`decoder output over ${MAX_DECODER_OUTPUT} bytes: not kept`))
+      }
+      into.push(chunk)
+    }
+    child.stdout!.on("data", collect(out))
+    child.stderr!.on("data", collect(err))
     child.on("error", (error) => resume(Effect.fail(`cannot run decoder: ${error.message}`)))
     child.on("close", (code) => {
+      // The command is done; anything it left behind in its group goes too.
+      killTree(child)
       const stderr = Buffer.concat(err).toString("utf8").trim()
       if (code !== 0 || stderr.length > 0) {
         return resume(Effect.fail(`decoder failed (exit code ${code})${stderr.length > 0 ? `: ${stderr}` : ""}`))
@@ -76,14 +103,14 @@ const runCommand = (command: string, payload: Uint8Array): Effect.Effect<unknown
           : Effect.succeed(text.json !== undefined ? text.json : text.utf8.trim())
       )
     })
-    child.stdin.on("error", () => {})
-    child.stdin.end(payload)
-    return Effect.sync(() => child.kill("SIGKILL"))
+    child.stdin!.on("error", () => {})
+    child.stdin!.end(payload)
+    return Effect.sync(() => killTree(child))
   })
 
 type Decoder = (payload: Uint8Array, context: Dump.DecodeContext) => Effect.Effect<unknown, string>
 
-const makeDecoder = (spec: Dump.DumpDecode | undefined): Decoder | undefined => {
+const makeDecoder = (spec: Dump.DumpDecode | undefined, stopping: () => number | undefined): Decoder | undefined => {
   if (spec === undefined) return undefined
   if (typeof spec === "function") {
     return (payload, context) =>
@@ -95,12 +122,23 @@ const makeDecoder = (spec: Dump.DumpDecode | undefined): Decoder | undefined => 
   if (typeof spec === "object") {
     const timeout = spec.timeout ?? 1000
     return (payload) =>
-      runCommand(spec.command, payload).pipe(
-        Effect.timeoutOrElse({
-          duration: Duration.millis(timeout),
-          orElse: () => Effect.fail(`decoder timed out after ${timeout} ms`)
-        })
-      )
+      Effect.suspend(() => {
+        // Once the server stops, what is left gets until the stop deadline (real time), not a timeout each.
+        const deadline = stopping()
+        const left =
+          deadline === undefined ? timeout : Math.min(timeout, deadline - liveClock.currentTimeMillisUnsafe())
+        if (left <= 0) return Effect.fail("not decoded: the server was stopping")
+        return runCommand(spec.command, payload).pipe(
+          Effect.timeoutOrElse({
+            duration: Duration.millis(left),
+            orElse: () =>
+              Effect.fail(
+                left < timeout ? "not decoded: the server was stopping" : `decoder timed out after ${timeout} ms`
+              )
+          }),
+          Effect.provideService(Clock.Clock, liveClock)
+        )
+      })
   }
   switch (spec) {
     case "utf8":
@@ -122,7 +160,9 @@ export const make = (
   Effect.gen(function* () {
     if (config.dumps.length === 0) return undefined
     const queue = yield* Queue.unbounded<ServerEvent, Cause.Done>()
-    const decoder = makeDecoder(config.dumpDecode)
+    // Set when the dump closes: decoders still running get until then (real time).
+    let stopDeadline: number | undefined
+    const decoder = makeDecoder(config.dumpDecode, () => stopDeadline)
     const files = new Map<string, Fs.FileHandle>()
     const failed = new Set<string>()
 
@@ -187,17 +227,67 @@ export const make = (
           config.dumpPrefix +
             template
               .replaceAll("{c}", String(connection))
-              .replaceAll("{id}", clientId === undefined ? "" : safeName(clientId))
+              .replaceAll("{id}", clientId === undefined ? "" : Dump.fileNameOf(clientId))
         )
       }
       return out
     }
 
+    // Events handed over and written so far, and who waits for them to be written.
+    let handed = 0
+    let written = 0
+    const waiting: Array<{ readonly upTo: number; readonly resume: () => void }> = []
+    const wake = () => {
+      while (waiting.length > 0 && waiting[0]!.upTo <= written) waiting.shift()!.resume()
+    }
+    const flushed = Effect.suspend(() => {
+      const upTo = handed
+      if (written >= upTo || closedDone) return Effect.void
+      return Effect.callback<void>((resume) => {
+        waiting.push({ upTo, resume: () => resume(Effect.void) })
+      })
+    })
+    let closedDone = false
+
+    // Which connections of each client id are open, to know when an {id} file is no longer written.
+    const openById = new Map<string, Set<number>>()
+    const idOf = new Map<number, string>()
+    const perConnection = config.dumps.filter((t) => t.includes("{c}") || t.includes("{id}"))
+    /** Follows connections; adds to `ended` the per-connection files that an event ends. */
+    const track = (event: ServerEvent, ended: Array<string>) => {
+      if (!("connection" in event) || event.connection === undefined || perConnection.length === 0) return
+      const connection = event.connection
+      const clientId = clientIdOf(event)
+      if (clientId !== undefined && !idOf.has(connection) && event._tag !== "ConnectionClosed") {
+        idOf.set(connection, clientId)
+        const open = openById.get(clientId)
+        if (open === undefined) openById.set(clientId, new Set([connection]))
+        else open.add(connection)
+      }
+      if (event._tag !== "ConnectionClosed") return
+      const id = idOf.get(connection)
+      idOf.delete(connection)
+      const stillOpen = id === undefined ? undefined : openById.get(id)
+      stillOpen?.delete(connection)
+      if (id !== undefined && stillOpen?.size === 0) openById.delete(id)
+      for (const template of perConnection) {
+        if (template.includes("{id}") && (id === undefined || (stillOpen?.size ?? 0) > 0)) continue
+        ended.push(
+          config.dumpPrefix +
+            template
+              .replaceAll("{c}", String(connection))
+              .replaceAll("{id}", id === undefined ? "" : Dump.fileNameOf(id))
+        )
+      }
+    }
+
     const open = (path: string): Effect.Effect<Fs.FileHandle, unknown> => {
       const handle = files.get(path)
       if (handle !== undefined) return Effect.succeed(handle)
-      return Effect.tryPromise(() => Fs.mkdir(Path.dirname(path), { recursive: true })).pipe(
-        Effect.andThen(Effect.tryPromise(() => Fs.open(path, "a"))),
+      // Owner-only (dumps hold passwords), and never through a symbolic link someone planted.
+      const flags = FsConstants.O_WRONLY | FsConstants.O_APPEND | FsConstants.O_CREAT | FsConstants.O_NOFOLLOW
+      return Effect.tryPromise(() => Fs.mkdir(Path.dirname(path), { recursive: true, mode: 0o700 })).pipe(
+        Effect.andThen(Effect.tryPromise(() => Fs.open(path, flags, 0o600))),
         Effect.tap((opened) => Effect.sync(() => files.set(path, opened)))
       )
     }
@@ -217,12 +307,24 @@ export const make = (
     const loop = Effect.gen(function* () {
       while (true) {
         const taken = yield* Effect.result(Queue.takeAll(queue))
-        if (taken._tag === "Failure") return
+        if (taken._tag === "Failure") {
+          closedDone = true
+          for (const waiter of waiting.splice(0)) waiter.resume()
+          return
+        }
         const batches = new Map<string, Array<string>>()
-        for (const event of taken.success) {
-          const paths = targets(event)
-          if (paths.length === 0) continue
-          const entry = yield* entryOf(event)
+        const targeted = taken.success.map((event) => [event, targets(event)] as const)
+        // Payload decoders run a few at a time; the lines keep the order of the events.
+        const entries = yield* Effect.forEach(
+          targeted,
+          ([event, paths]) => (paths.length === 0 ? Effect.succeed(undefined) : entryOf(event)),
+          { concurrency: DECODE_CONCURRENCY }
+        )
+        const ended: Array<string> = []
+        for (let i = 0; i < targeted.length; i++) {
+          const [event, paths] = targeted[i]!
+          track(event, ended)
+          const entry = entries[i]
           if (entry === undefined) continue
           const line = Dump.encodeLine(entry)
           for (const path of paths) {
@@ -233,6 +335,16 @@ export const make = (
         }
         // One write per file per batch: lines are never split or interleaved.
         for (const [path, lines] of batches) yield* append(path, `${lines.join("\n")}\n`)
+        // The file of a connection that ended (or of a client id none of whose connections is open) is
+        // closed: file descriptors do not grow with the connections; a later line reopens it for append.
+        for (const path of ended) {
+          const handle = files.get(path)
+          if (handle === undefined) continue
+          files.delete(path)
+          yield* Effect.promise(() => handle.close().catch(() => undefined))
+        }
+        written += taken.success.length
+        wake()
       }
     })
     const fiber = yield* Effect.forkScoped(loop)
@@ -241,6 +353,7 @@ export const make = (
     const close = Effect.suspend(() => {
       if (closed) return Fiber.await(fiber).pipe(Effect.asVoid)
       closed = true
+      stopDeadline = liveClock.currentTimeMillisUnsafe() + STOP_BUDGET_MS
       Queue.endUnsafe(queue)
       return Fiber.await(fiber).pipe(
         Effect.andThen(
@@ -263,8 +376,11 @@ export const make = (
 
     return {
       write: (event) => {
-        if (!closed) Queue.offerUnsafe(queue, event)
+        if (closed) return
+        handed++
+        Queue.offerUnsafe(queue, event)
       },
+      flushed,
       close
     } satisfies Dumper
   })

@@ -77,6 +77,7 @@ export const make = (
       now,
       emit,
       accepting: () => state === "running",
+      dumped: dumper?.flushed ?? Effect.void,
       onClosed: () => {
         if (allClosed !== undefined && broker.connections.size === 0) Deferred.doneUnsafe(allClosed, Exit.void)
         closedConnections++

@@ -26,6 +26,8 @@ export interface LoopDeps {
   readonly accepting: () => boolean
   /** Called after each connection has ended and been finalized. */
   readonly onClosed: () => void
+  /** Completes once the dump has every event so far (immediate without dumps). */
+  readonly dumped: Effect.Effect<void>
 }
 
 const textEncoder = new TextEncoder()
@@ -180,6 +182,8 @@ export const makeHandler = (deps: LoopDeps): ((net: Net.Socket) => Effect.Effect
             }
           }
           if (chunks.length > 0) {
+            // What a client gets an answer to is in the dump before the answer leaves.
+            yield* deps.dumped
             yield* Faults.writeImpaired(broker, conn, writer, chunks as [Uint8Array, ...Array<Uint8Array>])
             lastWrite = liveClock.currentTimeMillisUnsafe()
           }
