@@ -78,6 +78,8 @@ const describe = (event: ServerEvent.ServerEvent): readonly [Level, string] | un
       return ["warn", `connection ${event.connection}: protocol violation: ${event.message}`]
     case "FaultInjected":
       return ["info", `connection ${event.connection ?? "-"}: ${event.fault}: ${event.detail}`]
+    case "EventsLost":
+      return ["warn", `${event.count} events lost: this output fell behind the server`]
     case "BehaviorChanged":
       return ["info", `behaviour changed: ${event.options.join(", ")}`]
     case "ServerStopped":
@@ -192,7 +194,8 @@ OUTPUT
   Events ("_tag", "timestamp" in ms, "connection" from 0 in accept order, "clientId" once known):
     Listening, ConnectionOpened, ConnectionClosed ("reason", "willPublished"), PacketReceived and
     PacketSent ("packet"), Warning and ProtocolViolation ("message", "spec"), FaultInjected ("fault",
-    "detail"), BehaviorChanged ("options"), ServerStopped ("reason", "stats").
+    "detail"), BehaviorChanged ("options"), EventsLost ("count": this output fell that many events
+    behind; the rest is complete), ServerStopped ("reason", "stats").
   Stats (stats/stop answers, ServerStopped): elapsed, connections, openConnections, packetsIn,
     packetsOut, bytesIn, bytesOut, and perConnection (connection, clientId, open, the four counters).
   Formats: the ServerEvent Schema of @mqttest/server; dump lines follow dump.schema.json and

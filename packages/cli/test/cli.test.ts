@@ -140,6 +140,37 @@ describe("mqttest CLI", () => {
     assert.strictEqual(await cli.exit, 0)
   })
 
+  test("--events never loses an event silently: a reader that falls behind gets an EventsLost line", async () => {
+    const dir = tempDir()
+    try {
+      Fs.writeFileSync(`${dir}/c.json`, JSON.stringify({ eventBufferSize: 20 }))
+      const { cli, url } = await start(["--events", "--config", `${dir}/c.json`])
+      // The harness stops reading stdout while 2000 messages go through the server.
+      cli.proc.stdout!.pause()
+      const sub = await mqtt.connectAsync(url, { clientId: "sub", reconnectPeriod: 0 })
+      await sub.subscribeAsync("t")
+      const pub = await mqtt.connectAsync(url, { clientId: "pub", reconnectPeriod: 0 })
+      for (let i = 0; i < 2000; i++) pub.publish("t", `message ${i}`)
+      await pub.publishAsync("t", "last", { qos: 1 })
+      await Promise.all([pub.endAsync(), sub.endAsync()])
+      cli.proc.stdout!.resume()
+      cli.proc.kill("SIGTERM")
+      let lost = 0
+      let publishes = 0
+      for (;;) {
+        const event = decodeEvent(JSON.parse(await cli.line()))
+        if (event._tag === "EventsLost") lost += event.count
+        if (event._tag === "PacketReceived" && event.packet._tag === "Publish") publishes++
+        if (event._tag === "ServerStopped") break
+      }
+      assert.strictEqual(await cli.exit, 0)
+      assert.isAbove(lost, 0)
+      assert.isAtLeast(publishes + lost, 2001)
+    } finally {
+      Fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   test("--control stdin: commands in, one answer each out", async () => {
     const { cli, url } = await start(["--control", "stdin"])
     const client = await mqtt.connectAsync(url, { clientId: "ctl", reconnectPeriod: 0 })

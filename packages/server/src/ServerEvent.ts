@@ -203,6 +203,14 @@ export const BehaviorChanged = Schema.TaggedStruct("BehaviorChanged", {
 })
 
 /**
+ * This reader of the events fell behind and lost `count` events here (the
+ * oldest of its bounded queue, `eventBufferSize`); the events before and
+ * after it are complete.
+ * @since 0.1.0
+ */
+export const EventsLost = Schema.TaggedStruct("EventsLost", { timestamp, count: Schema.Int })
+
+/**
  * Why the server stopped.
  * @since 0.1.0
  */
@@ -229,6 +237,7 @@ export const ServerEvent = Schema.Union([
   ProtocolViolation,
   FaultInjected,
   BehaviorChanged,
+  EventsLost,
   ServerStopped
 ])
 /** @since 0.1.0 */

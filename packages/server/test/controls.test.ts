@@ -6,7 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { Packet } from "@mqttest/codec"
 import { Config, MqttServer, ServerEvent, start } from "@mqttest/server"
-import { Effect, Fiber, Schedule } from "effect"
+import { Deferred, Effect, Fiber, Schedule, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { connect5, connectPacket, rawClient, text } from "./helpers.js"
 
@@ -341,5 +341,37 @@ describe("inputs that used to break the server are refused with a clear error", 
         yield* raw.send({ _tag: "Pingreq" })
         assert.strictEqual((yield* raw.next)._tag, "Pingresp")
       }).pipe(withServer())
+  )
+})
+
+describe("a reader that falls behind", () => {
+  it.effect("is told where and how many events it lost: EventsLost, with the exact count", () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      const start = yield* server.mark
+      const gate = yield* Deferred.make<void>()
+      // A reader that takes one event, then stops reading until the gate opens.
+      const reader = yield* Effect.forkChild(
+        server.eventsAfter(start).pipe(
+          Stream.mapEffect((event, index) =>
+            index === 0 ? Effect.as(Deferred.await(gate), event) : Effect.succeed(event)
+          ),
+          Stream.takeUntil((event) => event._tag === "BehaviorChanged" && event.options.includes("seed")),
+          Stream.runCollect
+        )
+      )
+      yield* server.configure({ maxTime: 1 })
+      yield* server.waitFor(ServerEvent.is("BehaviorChanged"), { after: start })
+      for (let i = 0; i < 50; i++) yield* server.configure({ maxTime: i + 2 })
+      yield* server.configure({ seed: 1 })
+      const total = (yield* server.mark) - start
+      yield* Deferred.succeed(gate, undefined)
+      const seen = yield* Fiber.join(reader)
+      const lost = seen.filter((e) => e._tag === "EventsLost")
+      assert.isAbove(lost.length, 0)
+      const lostCount = lost.reduce((n, e) => n + (e._tag === "EventsLost" ? e.count : 0), 0)
+      // Every event is either seen or counted as lost (the overflow Warnings included).
+      assert.strictEqual(seen.length - lost.length + lostCount, total)
+    }).pipe(withServer({ eventBufferSize: 10 }))
   )
 })

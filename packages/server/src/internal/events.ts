@@ -5,7 +5,7 @@
  * everyone is told with a warning. Events are numbered in publish order, so
  * a reader can start after a mark ("the next event from here on").
  */
-import { type Cause, Effect, Queue, Stream } from "effect"
+import { type Array as Arr, type Cause, Effect, Queue, Stream } from "effect"
 import type { ServerEvent } from "../ServerEvent.js"
 
 export interface EventHub {
@@ -78,7 +78,21 @@ export const make = (capacity: number, overflowWarning: () => ServerEvent): Even
             })
           )
         }
-        return Stream.map(Stream.fromQueue(queue), (entry) => entry.event)
+        // A reader that fell behind lost the oldest events of its queue: the numbers show the gap, and
+        // an EventsLost event marks it with the count.
+        let last: number | undefined = mark > 0 ? mark : undefined
+        return Stream.mapArray(Stream.fromQueue(queue), (batch) => {
+          const out: Array<ServerEvent> = []
+          for (const entry of batch) {
+            if (last !== undefined && entry.seq > last + 1) {
+              out.push({ _tag: "EventsLost", timestamp: entry.event.timestamp, count: entry.seq - last - 1 })
+            }
+            out.push(entry.event)
+            last = entry.seq
+          }
+          // Never empty: every entry of the batch is in it.
+          return out as unknown as Arr.NonEmptyReadonlyArray<ServerEvent>
+        })
       })
     )
 
