@@ -192,7 +192,7 @@ export const toConfig = (f: Flags): Effect.Effect<Config.MqttestConfig, UsageErr
       ["maxConnect", "max-connect", "maxConnect", 1, Number.MAX_SAFE_INTEGER],
       ["maxRuntime", "max-runtime", "maxRuntime", 0, Number.MAX_SAFE_INTEGER],
       ["seed", "seed", "seed", 0, Number.MAX_SAFE_INTEGER],
-      ["connectTimeout", "connect-timeout", "connectTimeout", 0, Number.MAX_SAFE_INTEGER],
+      ["connectTimeout", "connect-timeout", "connectTimeout", 1, Number.MAX_SAFE_INTEGER],
       ["maxPacketSize", "max-packet-size", "maxPacketSize", 2, 268435460]
     ]
     for (const [key, flag, option, min, max] of single) {
