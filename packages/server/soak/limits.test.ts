@@ -97,6 +97,14 @@ test(
         `flood: RSS ${samples.map((kib) => Math.round(kib / 1024)).join(" ")} MiB; CONNACK within ${Math.round(Math.max(...latencies))} ms`
       )
       assert.isBelow(peak - warm, 200 * 1024, "RSS grew more than 200 MiB after warm-up")
+      // Stopping with all that backlog is prompt: backed-up clients are closed, not flushed.
+      const stopping = performance.now()
+      const exited = new Promise<number | null>((resolve) => server.once("exit", (code) => resolve(code)))
+      server.kill("SIGTERM")
+      assert.strictEqual(await exited, 0)
+      const stopMs = performance.now() - stopping
+      console.log(`flood: stopped in ${Math.round(stopMs)} ms`)
+      assert.isBelow(stopMs, 5000)
       for (const socket of sockets) socket.destroy()
     } finally {
       server.kill("SIGKILL")
