@@ -7,7 +7,8 @@
 #     (MQTTEST_VERIFY_EFFECT, default the newest 4.x), @effect/vitest, vitest, MQTT.js and
 #     TypeScript 5, checks that there is one copy of effect, then type-checks and runs the README's
 #     examples as written (packages/server/test/examples: @effect/vitest tests with
-#     MqttServer.layerTest() and TestClock, and a Promise API test with start()).
+#     MqttServer.layerTest() and TestClock, and a Promise API test with start()), and runs a plain
+#     script (scripts/verify/smoke.mjs) on the current Node and on the lowest Node of `engines`.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 effect_version=${MQTTEST_VERIFY_EFFECT:-4}
@@ -48,6 +49,8 @@ npm install "${quiet[@]}" "$packs"/mqttest-codec-*.tgz "$packs"/mqttest-session-
 copies=$(find node_modules -path '*/effect/package.json' -not -path '*/node_modules/@effect/*' | grep -c 'node_modules/effect/package.json$' || true)
 [ "$copies" = "1" ] || { echo "expected one copy of effect, found $copies"; find node_modules -path '*node_modules/effect/package.json'; exit 1; }
 echo "one copy of effect: $(node -p 'require("effect/package.json").version')"
-cp "$root"/packages/server/test/examples/*.test.ts "$root"/scripts/verify/tsconfig.json .
+cp "$root"/packages/server/test/examples/*.test.ts "$root"/scripts/verify/tsconfig.json "$root"/scripts/verify/smoke.mjs .
 npx tsc -p tsconfig.json
 npx vitest run
+node smoke.mjs
+npx -y -p "node@$lowest_node" -- node smoke.mjs
