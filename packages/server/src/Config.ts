@@ -70,6 +70,12 @@ export type Capabilities = typeof Capabilities.Type
  * @since 0.1.0
  */
 export const MqttestConfig = Schema.Struct({
+  /**
+   * Where connections come from: `"tcp"` (default: `host` and `ports`) or
+   * `"memory"` (no port and no network: clients connect with the server's
+   * `connectStream`, e.g. MQTT.js's stream builder).
+   */
+  transport: Schema.optionalKey(Schema.Literals(["tcp", "memory"])),
   /** Interface to listen on. Default "127.0.0.1" (never all interfaces unless asked). */
   host: Schema.optionalKey(
     Schema.String.check(
@@ -170,6 +176,7 @@ export const jsonSchema = (): Record<string, unknown> =>
  * @since 0.1.0
  */
 export interface Resolved {
+  readonly transport: "tcp" | "memory"
   readonly host: string
   readonly ports: { readonly from: number; readonly to: number }
   readonly strict: boolean
@@ -225,6 +232,7 @@ export const resolve = (config: MqttestConfig = {}): Resolved => {
   const ports = config.ports ?? "1883-2000"
   const [from, to] = typeof ports === "number" ? [ports, ports] : ports.split("-").map(Number)
   return {
+    transport: config.transport ?? "tcp",
     host: config.host ?? "127.0.0.1",
     ports: { from: from!, to: to! },
     strict: config.strict ?? false,

@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import type { Duplex } from "node:stream"
 import type { Behavior } from "@mqttest/behavior"
 import type { Packet } from "@mqttest/codec"
 import { Clock, Context, Duration, Effect, Layer, type Scope, Stream } from "effect"
@@ -49,11 +50,19 @@ export interface WaitForOptions {
 export class MqttServer extends Context.Service<
   MqttServer,
   {
-    /** The address the server is bound to. */
+    /** The address the server is bound to (`"memory"` and 0 in memory). */
     readonly host: string
     readonly port: number
-    /** `mqtt://host:port`, for clients. */
+    /** `mqtt://host:port`, for clients (`memory://mqttest` in memory: use `connectStream`). */
     readonly url: string
+    /** Where connections come from: `"tcp"` or `"memory"`. */
+    readonly transport: "tcp" | "memory"
+    /**
+     * A new client connection to this server, as a duplex stream: in memory,
+     * the only way in (no port, no network); over TCP, a socket to the port.
+     * For MQTT.js: `new mqtt.MqttClient(() => server.connectStream(), options)`.
+     */
+    readonly connectStream: () => Duplex
     /**
      * Every server event. Each stream starts with the events still in the
      * event buffer (so a test cannot miss what happened before it looked),
@@ -139,7 +148,10 @@ export const make = (
   config: Config.MqttestConfig = {}
 ): Effect.Effect<MqttServer["Service"], ListenError | Config.ConfigError, Scope.Scope> =>
   Effect.map(Engine.make(config), (engine) => {
-    const url = `mqtt://${engine.host.includes(":") ? `[${engine.host}]` : engine.host}:${engine.port}`
+    const url =
+      engine.transport === "memory"
+        ? "memory://mqttest"
+        : `mqtt://${engine.host.includes(":") ? `[${engine.host}]` : engine.host}:${engine.port}`
     return MqttServer.of({
       ...engine,
       url,
@@ -176,6 +188,15 @@ export const make = (
  */
 export const layer = (config: Config.MqttestConfig = {}): Layer.Layer<MqttServer, ListenError | Config.ConfigError> =>
   Layer.effect(MqttServer, make(config))
+
+/**
+ * A server in memory, for tests: no port and no network, so tests run in
+ * parallel without touching either; clients connect through `connectStream`.
+ * @since 0.1.0
+ */
+export const layerMemory = (
+  config: Config.MqttestConfig = {}
+): Layer.Layer<MqttServer, ListenError | Config.ConfigError> => layer({ ...config, transport: "memory" })
 
 /**
  * A server for tests: 127.0.0.1, a port the OS picks, other options as given.

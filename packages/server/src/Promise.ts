@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import type { Duplex } from "node:stream"
 import type { Behavior } from "@mqttest/behavior"
 import type { Packet } from "@mqttest/codec"
 import { Effect, Exit, Scope, Stream } from "effect"
@@ -19,8 +20,12 @@ import type { ServerEvent, Stats } from "./ServerEvent.js"
 export interface Handle {
   readonly host: string
   readonly port: number
-  /** `mqtt://host:port`. */
+  /** `mqtt://host:port` (`memory://mqttest` in memory). */
   readonly url: string
+  /** Where connections come from: `"tcp"` or `"memory"` (`start({ transport: "memory" })`). */
+  readonly transport: "tcp" | "memory"
+  /** A new client connection as a duplex stream (see `MqttServer.connectStream`). */
+  readonly connectStream: () => Duplex
   /**
    * Every event: each `for await` starts with the events still buffered, then
    * follows live ones, and ends when the server stops.
@@ -81,6 +86,8 @@ export const start = (config: Config.MqttestConfig = {}): Promise<Handle> =>
         host: server.host,
         port: server.port,
         url: server.url,
+        transport: server.transport,
+        connectStream: server.connectStream,
         events: { [Symbol.asyncIterator]: () => Stream.toAsyncIterable(server.events)[Symbol.asyncIterator]() },
         waitFor: (predicate, options) => run(server.waitFor(predicate, options)),
         mark: () => run(server.mark),

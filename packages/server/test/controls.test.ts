@@ -8,20 +8,10 @@ import type { Packet } from "@mqttest/codec"
 import { Config, MqttServer, ServerEvent, start } from "@mqttest/server"
 import { Deferred, Effect, Fiber, Schedule, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import { connect5, connectPacket, rawClient, text } from "./helpers.js"
+import { connect5, connectPacket, publishQoS1, rawClient } from "./helpers.js"
 
 type Options = Parameters<typeof MqttServer.layerTest>[0]
 const withServer = (config: Options = {}) => Effect.provide(MqttServer.layerTest(config))
-
-const publishQoS1 = (packetId: number): Packet.Publish => ({
-  _tag: "Publish",
-  topic: "t",
-  payload: text("x"),
-  qos: 1,
-  packetId,
-  retain: false,
-  dup: false
-})
 
 const assertPuback = (packet: Packet.Packet, packetId: number) => {
   assert.strictEqual(packet._tag, "Puback")

@@ -4,6 +4,7 @@
  */
 
 import * as Net from "node:net"
+import type { Duplex } from "node:stream"
 import { Encoder, type Packet, Parser } from "@mqttest/codec"
 import { type MqttServer, ServerEvent } from "@mqttest/server"
 import { Cause, Effect, Queue, Result, type Scope, Stream } from "effect"
@@ -33,7 +34,7 @@ export const connectClient = (
     const inbox = yield* Queue.unbounded<Received>()
     const client = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const client = mqtt.connect(server.url, { reconnectPeriod: 0, connectTimeout: 5000, ...options })
+        const client = connectMqttJs(server, { reconnectPeriod: 0, connectTimeout: 5000, ...options })
         client.on("message", (topic, payload, packet) =>
           Queue.offerUnsafe(inbox, { topic, payload: payload.toString(), packet })
         )
@@ -50,6 +51,15 @@ export const connectClient = (
     })
     return client
   })
+
+/**
+ * An MQTT.js client of the server, over whatever transport it uses (a TCP URL, or the in-memory
+ * server's `connectStream` as MQTT.js's stream builder).
+ */
+export const connectMqttJs = (server: Server, options: mqtt.IClientOptions): mqtt.MqttClient =>
+  server.transport === "memory"
+    ? new mqtt.MqttClient(() => server.connectStream() as never, { protocolVersion: 4, ...options })
+    : mqtt.connect(server.url, options)
 
 /** Completes when an MQTT.js client's socket has closed (create it before causing the close). */
 export const socketClosed = (client: mqtt.MqttClient): Effect.Effect<void> =>
@@ -68,7 +78,7 @@ export const messages = (client: mqtt.MqttClient): Effect.Effect<Queue.Queue<Rec
   Effect.sync(() => inboxes.get(client)!)
 
 export interface RawClient {
-  readonly socket: Net.Socket
+  readonly socket: Duplex
   readonly send: (packet: Packet.Packet) => Effect.Effect<void>
   readonly sendBytes: (bytes: Uint8Array) => Effect.Effect<void>
   /** The next packet from the server; fails when the socket closed first. */
@@ -90,8 +100,10 @@ export const rawClient = (
       closedResolve = resolve
     })
     const socket = yield* Effect.acquireRelease(
-      Effect.callback<Net.Socket, Error>((resume) => {
-        const s = Net.createConnection({ host: server.host, port: server.port })
+      Effect.callback<Duplex, Error>((resume) => {
+        const s = server.connectStream()
+        // A TCP socket says when it is connected; an in-memory stream is connected at once.
+        if (!(s instanceof Net.Socket) || !s.connecting) return resume(Effect.succeed(s))
         s.once("connect", () => resume(Effect.succeed(s)))
         s.once("error", (error) => resume(Effect.fail(error)))
       }),
@@ -119,6 +131,17 @@ export const rawClient = (
       closed: Effect.promise(() => closedPromise)
     }
   })
+
+/** A QoS 1 PUBLISH of "x" on `topic`, for raw clients. */
+export const publishQoS1 = (packetId: number, topic = "t"): Packet.Publish => ({
+  _tag: "Publish",
+  topic,
+  payload: new TextEncoder().encode("x"),
+  qos: 1,
+  packetId,
+  retain: false,
+  dup: false
+})
 
 /** CONNECT with sensible defaults. */
 export const connectPacket = (overrides: Partial<Packet.Connect> = {}): Packet.Connect => ({

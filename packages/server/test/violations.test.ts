@@ -1,3 +1,4 @@
+import type * as Net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import type { Packet } from "@mqttest/codec"
 import { MqttServer, ServerEvent } from "@mqttest/server"
@@ -10,7 +11,7 @@ const withServer = Effect.provide(MqttServer.layerTest())
 const violate = (server: Server, steps: ReadonlyArray<Packet.Packet | Uint8Array>) =>
   Effect.gen(function* () {
     const raw = yield* rawClient(server)
-    const localPort = raw.socket.localPort
+    const localPort = (raw.socket as Net.Socket).localPort
     for (const step of steps) yield* step instanceof Uint8Array ? raw.sendBytes(step) : raw.send(step)
     yield* raw.closed
     const opened = yield* server.waitFor(ServerEvent.is("ConnectionOpened", (e) => e.remotePort === localPort))

@@ -3,7 +3,6 @@
  * (socket bytes → parser → handler; outbox → encoder → socket).
  */
 
-import type * as Net from "node:net"
 import type { Packet } from "@mqttest/codec"
 import { Topic } from "@mqttest/session"
 import { Clock, Deferred, Duration, Effect, Exit, FiberSet, type Scope } from "effect"
@@ -14,9 +13,10 @@ import type { ServerEvent, Stats, StopReason } from "../ServerEvent.js"
 import { Broker, type EventInput } from "./broker.js"
 import * as Dumper from "./dumper.js"
 import * as EventHub from "./events.js"
-import { listen } from "./listener.js"
+import { listen, listenMemory } from "./listener.js"
 import { makeHandler } from "./loop.js"
 import * as Routing from "./routing.js"
+import type * as Transport from "./transport.js"
 
 /** What `finished` returns. */
 export interface Finished {
@@ -86,8 +86,10 @@ export const make = (
         }
       }
     })
-    const onSocket = (net: Net.Socket) => void forkConnection(handle(net))
-    let listener = yield* listen(config.host, config.ports.from, config.ports.to, onSocket)
+    const onLink = (link: Transport.Link) => void forkConnection(handle(link))
+    const bindListener = (from: number, to: number) =>
+      config.transport === "memory" ? Effect.succeed(listenMemory(onLink)) : listen(config.host, from, to, onLink)
+    let listener = yield* bindListener(config.ports.from, config.ports.to)
     const host = listener.host
     const port = listener.port
 
@@ -102,7 +104,7 @@ export const make = (
     const goOnline: Effect.Effect<void, ListenError> = Effect.suspend(() => {
       if (!offline || state !== "running") return Effect.void
       return Effect.gen(function* () {
-        listener = yield* listen(config.host, port, port, onSocket)
+        listener = yield* bindListener(port, port)
         offline = false
         emit({ _tag: "Warning", message: `back online on port ${port}` })
       })
@@ -210,6 +212,8 @@ export const make = (
     return {
       host,
       port,
+      transport: config.transport,
+      connectStream: () => listener.connect(),
       events: hub.stream,
       eventsAfter: hub.streamAfter,
       mark: Effect.sync(hub.mark),

@@ -4,7 +4,6 @@
  * max-time timers; everything in one scope that closes with the connection.
  */
 
-import type * as Net from "node:net"
 import * as NodeSocket from "@effect/platform-node-shared/NodeSocket"
 import { type CodecError, Encoder, type Packet, Parser } from "@mqttest/codec"
 import { Cause, Clock, Deferred, Duration, Effect, Exit, FiberSet, Latch, Queue } from "effect"
@@ -17,6 +16,7 @@ import * as Faults from "./faults.js"
 import { dispatch } from "./handlers/index.js"
 import { prepare } from "./outgoing.js"
 import * as Routing from "./routing.js"
+import * as Transport from "./transport.js"
 
 export interface LoopDeps {
   readonly broker: Broker
@@ -37,7 +37,7 @@ const RST_GRACE_MS = 100
 const liveClock = Clock.Clock.defaultValue()
 
 /** A handler for accepted sockets. */
-export const makeHandler = (deps: LoopDeps): ((net: Net.Socket) => Effect.Effect<void>) => {
+export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.Effect<void>) => {
   const { broker, now, emit } = deps
   const config = broker.config
   let nextConnection = 0
@@ -69,22 +69,18 @@ export const makeHandler = (deps: LoopDeps): ((net: Net.Socket) => Effect.Effect
     }
   }
 
-  return (net: Net.Socket): Effect.Effect<void> =>
+  return (link: Transport.Link): Effect.Effect<void> =>
     Effect.gen(function* () {
+      const net = link.duplex
       const socket = yield* NodeSocket.fromDuplex(
-        Effect.acquireRelease(Effect.succeed(net), (conn) =>
-          Effect.sync(() => {
-            if (!conn.closed) conn.destroySoon()
-          })
-        )
+        Effect.acquireRelease(Effect.succeed(net), (duplex) => Effect.sync(() => Transport.endSoon(duplex)))
       )
-      net.setNoDelay(true)
       const outbox = yield* Queue.unbounded<Outgoing>()
       const fork = yield* FiberSet.makeRuntime<never>()
       const conn = new Connection(
         nextConnection++,
-        net.remoteAddress ?? "",
-        net.remotePort ?? 0,
+        link.remoteAddress,
+        link.remotePort,
         {
           write: (item) => {
             if (item !== CLOSE) conn.unwritten++
@@ -97,7 +93,7 @@ export const makeHandler = (deps: LoopDeps): ((net: Net.Socket) => Effect.Effect
               )
             ),
           destroy: () => void net.destroy(),
-          reset: () => void net.resetAndDestroy()
+          reset: link.reset
         },
         now()
       )
@@ -210,7 +206,7 @@ export const makeHandler = (deps: LoopDeps): ((net: Net.Socket) => Effect.Effect
               if (wait > 0)
                 yield* Effect.sleep(Duration.millis(wait)).pipe(Effect.provideService(Clock.Clock, liveClock))
               broker.fault(conn, "network.close", "connection closed with a TCP RST")
-              net.resetAndDestroy()
+              link.reset()
             }
             return
           }
