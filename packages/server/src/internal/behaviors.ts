@@ -53,7 +53,8 @@ export const holdForConnack = (broker: Broker, conn: Connection): void => {
     conn.lastReceived = Math.max(conn.lastReceived, broker.deps.now())
     conn.release()
   })
-  conn.io.fork(
+  conn.io.timer(
+    "connack",
     Effect.flatMap(stepper.next, (duration) => {
       if (duration === undefined) return release
       broker.fault(conn, "connackDelay", `CONNACK delayed by ${Duration.toMillis(duration)} ms`)
@@ -70,7 +71,8 @@ export const countPacket = (broker: Broker, conn: Connection): void => {
   conn.stopHandling = true
   const wait = behavior.maxPacketsDelay ?? 0
   broker.fault(conn, "maxPackets", `closing after ${behavior.maxPackets} packets${wait > 0 ? ` and ${wait} ms` : ""}`)
-  conn.io.fork(
+  conn.io.timer(
+    "maxPackets",
     Effect.sleep(Duration.millis(wait)).pipe(Effect.andThen(Effect.sync(() => broker.close(conn, "MaxPackets"))))
   )
 }
@@ -81,11 +83,10 @@ export const countPacket = (broker: Broker, conn: Connection): void => {
  */
 export const startMaxTime = (broker: Broker, conn: Connection): void => {
   const maxTime = broker.behavior(conn).maxTime
-  conn.maxTimeTimer?.interruptUnsafe()
-  conn.maxTimeTimer = undefined
-  if (maxTime === undefined) return
+  if (maxTime === undefined) return conn.io.cancelTimer("maxTime")
   const remaining = Math.max(0, conn.acceptedAt + maxTime - broker.deps.now())
-  conn.maxTimeTimer = conn.io.fork(
+  conn.io.timer(
+    "maxTime",
     Effect.sleep(Duration.millis(remaining)).pipe(
       Effect.andThen(
         Effect.sync(() => {
@@ -163,7 +164,8 @@ export const refusal = (
 export const armBlackhole = (broker: Broker, conn: Connection): void => {
   const blackhole = broker.behavior(conn).blackhole
   if (blackhole === undefined) return
-  conn.io.fork(
+  conn.io.timer(
+    "blackhole",
     Effect.sleep(Duration.millis(blackhole.after)).pipe(
       Effect.andThen(
         Effect.sync(() => {

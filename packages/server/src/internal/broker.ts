@@ -7,7 +7,7 @@
 import { Behavior, Delay } from "@mqttest/behavior"
 import type { Packet } from "@mqttest/codec"
 import { Message, RetainedStore, type Session, SubscriptionIndex, Topic } from "@mqttest/session"
-import { Duration, Effect, type Fiber } from "effect"
+import { Duration, Effect } from "effect"
 import type * as Config from "../Config.js"
 import type { CloseReason, ConnectionStats, ServerEvent, Stats } from "../ServerEvent.js"
 import { CLOSE, type Connection } from "./connection.js"
@@ -20,8 +20,8 @@ export interface BrokerDeps {
   readonly config: Config.Resolved
   readonly now: () => number
   readonly emit: (event: EventInput) => void
-  /** Forks an effect that lives as long as the server. */
-  readonly fork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
+  /** Runs the server's timer `key` (a session's expiry, a delayed will); one already under that key is interrupted. */
+  readonly timer: (key: string, effect: Effect.Effect<void>) => void
 }
 
 const NEVER_EXPIRES = 0xffffffff
@@ -47,11 +47,8 @@ export class Broker {
   }
   private generated = 0
   readonly shareCursor = new Map<string, number>()
-  private readonly expiryTimers = new Map<Session.Session, Fiber.Fiber<unknown, unknown>>()
-  private readonly pendingWills = new Map<
-    Session.Session,
-    { readonly fiber: Fiber.Fiber<unknown, unknown>; readonly publish: () => void }
-  >()
+  /** Wills waiting for their delay, by session: how to publish each now (its timer is `will/<client id>`). */
+  private readonly pendingWills = new Map<Session.Session, () => void>()
   readonly startedAt: number
   /** The behaviour options in force; `configure` replaces some of them. */
   private behaviorConfig: Behavior.BehaviorConfig
@@ -215,8 +212,6 @@ export class Broker {
       const oldest = this.closedStats.shift()!
       for (const key of counterKeys) this.forgotten[key] += oldest[key]
     }
-    for (const timer of conn.resendTimers.values()) timer.interruptUnsafe()
-    conn.resendTimers.clear()
     const owner = conn.clientId !== undefined && this.clients.get(conn.clientId) === conn
     if (conn.connected && conn.will !== undefined && reason !== "ClientDisconnect") {
       const delay = conn.level === 5 ? (conn.will.properties?.willDelayInterval ?? 0) : 0
@@ -273,8 +268,17 @@ export class Broker {
       this.pendingWills.delete(session)
       this.publishWillMessage(will, session.clientId)
     }
-    const fiber = this.deps.fork(Effect.sleep(Duration.seconds(seconds)).pipe(Effect.andThen(Effect.sync(publish))))
-    this.pendingWills.set(session, { fiber, publish })
+    this.pendingWills.set(session, publish)
+    this.deps.timer(
+      `will/${session.clientId}`,
+      Effect.sleep(Duration.seconds(seconds)).pipe(
+        Effect.andThen(
+          Effect.sync(() => {
+            if (this.pendingWills.get(session) === publish) publish()
+          })
+        )
+      )
+    )
   }
 
   /** A session's client went away: end the session or keep it for its expiry interval. */
@@ -284,36 +288,34 @@ export class Broker {
     if (expiry === 0) {
       this.discardSession(session)
     } else if (expiry !== undefined) {
-      const timer = this.deps.fork(
+      this.deps.timer(
+        `expiry/${session.clientId}`,
         Effect.sleep(Duration.millis(expiry)).pipe(
           Effect.andThen(
             Effect.sync(() => {
-              this.expiryTimers.delete(session)
-              if (!this.clients.has(session.clientId)) this.discardSession(session)
+              if (this.sessions.get(session.clientId) === session && !this.clients.has(session.clientId)) {
+                this.discardSession(session)
+              }
             })
           )
         )
       )
-      this.expiryTimers.set(session, timer)
     }
   }
 
   /** A client resumed its session: stop the session's expiry and drop a will still waiting for its delay. */
   sessionOnline(session: Session.Session): void {
-    this.expiryTimers.get(session)?.interruptUnsafe()
-    this.expiryTimers.delete(session)
-    this.pendingWills.get(session)?.fiber.interruptUnsafe()
-    this.pendingWills.delete(session)
+    this.deps.timer(`expiry/${session.clientId}`, Effect.void)
+    if (this.pendingWills.get(session) !== undefined) {
+      this.pendingWills.delete(session)
+      this.deps.timer(`will/${session.clientId}`, Effect.void)
+    }
   }
 
   /** Removes a session and its subscriptions. */
   discardSession(session: Session.Session): void {
     // A will still waiting for its delay goes out now: its session ends [MQTT-3.1.3-9].
-    const will = this.pendingWills.get(session)
-    if (will !== undefined) {
-      will.fiber.interruptUnsafe()
-      will.publish()
-    }
+    this.pendingWills.get(session)?.()
     this.sessionOnline(session)
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId)
     for (const subscription of session.subscriptions.values()) {

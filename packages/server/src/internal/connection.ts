@@ -6,7 +6,7 @@
 import type { Behavior, Delay } from "@mqttest/behavior"
 import type { Packet } from "@mqttest/codec"
 import type { Session } from "@mqttest/session"
-import type { Effect, Fiber, Random } from "effect"
+import type { Effect, Random } from "effect"
 import type { CloseReason, Counters } from "../ServerEvent.js"
 
 /** What the connection loop writes: a packet, a packet released by a fault (written as it is), or the end. */
@@ -25,7 +25,15 @@ export interface ConnectionIO {
   /** Queues a packet for writing. */
   readonly write: (item: Outgoing) => void
   /** Forks an effect that lives as long as the connection; a defect in it is reported and closes the connection. */
-  readonly fork: (effect: Effect.Effect<unknown, unknown>) => Fiber.Fiber<unknown, unknown>
+  readonly fork: (effect: Effect.Effect<unknown, unknown>) => void
+  /**
+   * Runs the connection's timer `key` (connect timeout, keep alive, max time,
+   * blackhole, the resend of a packet id, …): a timer already running under
+   * that key is interrupted first. All of them end with the connection.
+   */
+  readonly timer: (key: string, effect: Effect.Effect<unknown, unknown>) => void
+  /** Stops the timer `key`, if it runs. */
+  readonly cancelTimer: (key: string) => void
   /** Closes the socket at once, dropping unwritten output. */
   readonly destroy: () => void
   /** Closes the socket with a TCP RST. */
@@ -53,8 +61,6 @@ export class Connection {
   willPublished = false
   /** Set once the connection is closing: no more packets are processed. */
   closing: CloseReason | undefined
-  /** Resend timers of server → client messages in flight, by packet id. */
-  readonly resendTimers = new Map<number, Fiber.Fiber<unknown, unknown>>()
   /** Receive Maximum the client announced (MQTT 5); 65535 otherwise. */
   clientReceiveMaximum = 65535
   /** Maximum Packet Size the client announced (MQTT 5). */
@@ -79,7 +85,6 @@ export class Connection {
   held: Array<Packet.Packet> | undefined
   /** Set by the `maxPackets` behaviour: later packets are received but not handled. */
   stopHandling = false
-  maxTimeTimer: Fiber.Fiber<unknown, unknown> | undefined
   /** Occurrences of each packet fault (by index) on this connection. */
   readonly faultCounts = new Map<number, number>()
   /** Packets held back by a `reorder` fault, by packet type. */

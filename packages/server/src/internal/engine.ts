@@ -5,7 +5,7 @@
 
 import type { Packet } from "@mqttest/codec"
 import { Topic } from "@mqttest/session"
-import { Clock, Deferred, Duration, Effect, Exit, FiberSet, type Scope } from "effect"
+import { Clock, Deferred, Duration, Effect, Exit, FiberMap, FiberSet, type Scope } from "effect"
 import * as Config from "../Config.js"
 import { CommandError, ConnectionNotFound, type ListenError } from "../ListenError.js"
 import type { MqttServer } from "../MqttServer.js"
@@ -67,7 +67,8 @@ export const make = (
     }
 
     const forkServer = yield* FiberSet.makeRuntime<never>()
-    const broker = new Broker({ config, now, emit, fork: (effect) => forkServer(effect) })
+    const runTimer = yield* FiberMap.makeRuntime<never, string>()
+    const broker = new Broker({ config, now, emit, timer: (key, effect) => void runTimer(key, effect) })
 
     // ----------------------------------------------------------- listener
     // Every connection runs in a fiber of the server's scope; `handle` is defined below.

@@ -6,7 +6,7 @@
 
 import * as NodeSocket from "@effect/platform-node-shared/NodeSocket"
 import { type CodecError, Encoder, type Packet, Parser } from "@mqttest/codec"
-import { Cause, Clock, Deferred, Duration, Effect, Exit, FiberSet, Latch, Queue } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Exit, FiberMap, FiberSet, Latch, Queue } from "effect"
 import type * as Socket from "effect/socket/Socket"
 import type { CloseReason } from "../ServerEvent.js"
 import * as Behaviors from "./behaviors.js"
@@ -77,6 +77,12 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.E
       )
       const outbox = yield* Queue.unbounded<Outgoing>()
       const fork = yield* FiberSet.makeRuntime<never>()
+      const runTimer = yield* FiberMap.makeRuntime<never, string>()
+      /** A defect in a connection's work is reported, and closes the connection. */
+      const reported = (effect: Effect.Effect<unknown, unknown>) =>
+        Effect.catchCause(effect, (cause) =>
+          Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.sync(() => internalError(conn, cause))
+        )
       const conn = new Connection(
         nextConnection++,
         link.remoteAddress,
@@ -86,12 +92,10 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.E
             if (item !== CLOSE) conn.unwritten++
             Queue.offerUnsafe(outbox, item)
           },
-          fork: (effect) =>
-            fork(
-              Effect.catchCause(effect, (cause) =>
-                Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.sync(() => internalError(conn, cause))
-              )
-            ),
+          fork: (effect) => void fork(reported(effect)),
+          timer: (key, effect) => void runTimer(key, reported(effect)),
+          // Replacing a key interrupts the fiber under it; an empty effect then leaves the key free.
+          cancelTimer: (key) => void runTimer(key, Effect.void),
           destroy: () => void net.destroy(),
           reset: link.reset
         },
@@ -225,7 +229,8 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.E
       )
       fork(writeLoop)
 
-      fork(
+      conn.io.timer(
+        "connectTimeout",
         Effect.sleep(Duration.millis(config.connectTimeout)).pipe(
           Effect.andThen(
             Effect.sync(() => {

@@ -180,12 +180,10 @@ export const resumeInflight = (broker: Broker, conn: Connection, session: Sessio
 
 /** Starts (or restarts) the ack timeout of a message in flight. */
 export const armResend = (broker: Broker, conn: Connection, session: Session.Session, packetId: number): void => {
-  conn.resendTimers.get(packetId)?.interruptUnsafe()
-  conn.resendTimers.delete(packetId)
   // Ack timeouts: MQTT 3 resends after 5 s by default; MQTT 5 forbids resending on a live connection.
   const timeouts = broker.behavior(conn).ackTimeouts
   const timeout = conn.level === 5 ? (timeouts?.mqtt5 ?? null) : timeouts?.mqtt3 === undefined ? 5000 : timeouts.mqtt3
-  if (timeout === null) return
+  if (timeout === null) return conn.io.cancelTimer(`resend/${packetId}`)
   // A plain number (the default) needs no schedule: this runs for every QoS 1/2 message sent.
   const next: Effect.Effect<Duration.Duration | undefined> =
     typeof timeout === "number"
@@ -208,7 +206,7 @@ export const armResend = (broker: Broker, conn: Connection, session: Session.Ses
           Effect.flatMap((again) => (again ? loop : Effect.void))
         )
   )
-  conn.resendTimers.set(packetId, conn.io.fork(loop))
+  conn.io.timer(`resend/${packetId}`, loop)
 }
 
 /** An acknowledgement completed a message in flight. */
@@ -219,8 +217,7 @@ export const completeOutbound = (
   packetId: number
 ): void => {
   session.outbound.delete(packetId)
-  conn.resendTimers.get(packetId)?.interruptUnsafe()
-  conn.resendTimers.delete(packetId)
+  conn.io.cancelTimer(`resend/${packetId}`)
   drainQueue(broker, conn, session)
 }
 

@@ -230,7 +230,7 @@ export const handleConnect = (broker: Broker, conn: Connection, packet: Packet.C
     reasonCode: 0,
     ...(properties !== undefined ? { properties } : {})
   })
-  if (conn.keepAlive > 0) conn.io.fork(keepAlive(broker, conn))
+  if (conn.keepAlive > 0) conn.io.timer("keepAlive", keepAlive(broker, conn))
   Routing.resumeInflight(broker, conn, session)
   Routing.drainQueue(broker, conn, session)
 }
