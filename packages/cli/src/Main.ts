@@ -96,6 +96,7 @@ const controlReadAhead = 256
  * At `controlReadAhead` unanswered lines stdin is paused until the server catches up.
  */
 const readControlInput = Effect.gen(function* () {
+  // Bounded by policy: stdin is paused at `controlReadAhead` lines (plus what one read delivers).
   const lines = yield* Queue.unbounded<string, Cause.Done>()
   const input = Readline.createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY })
   input.on("line", (line) => {

@@ -11,7 +11,6 @@ import { Duration, Effect } from "effect"
 import type * as Config from "../Config.js"
 import type { CloseReason, ConnectionStats, ServerEvent, Stats } from "../ServerEvent.js"
 import { CLOSE, type Connection } from "./connection.js"
-import * as Routing from "./routing.js"
 
 /** Events without their timestamp: the broker stamps them. */
 export type EventInput = ServerEvent extends infer E ? (E extends ServerEvent ? Omit<E, "timestamp"> : never) : never
@@ -20,6 +19,8 @@ export interface BrokerDeps {
   readonly config: Config.Resolved
   readonly now: () => number
   readonly emit: (event: EventInput) => void
+  /** Routes an application message to its subscribers (see routing.ts): how a will goes out. */
+  readonly route: (message: Message.Message) => void
   /** Runs the server's timer `key` (a session's expiry, a delayed will); one already under that key is interrupted. */
   readonly timer: (key: string, effect: Effect.Effect<void>) => void
 }
@@ -247,7 +248,7 @@ export class Broker {
   }
 
   private publishWillMessage(will: Packet.Will, clientId: string | undefined): void {
-    Routing.publish(this, {
+    this.deps.route({
       topic: will.topic,
       payload: will.payload,
       qos: will.qos,

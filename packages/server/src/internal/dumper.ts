@@ -24,6 +24,8 @@ export interface Dumper {
    * answer to is in the dump first.
    */
   readonly flushed: Effect.Effect<void>
+  /** More than `MAX_LAG` events wait to be written: readers stop reading until `flushed`. */
+  readonly lagging: () => boolean
   /** Writes everything handed over so far, syncs and closes the files. */
   readonly close: Effect.Effect<void>
 }
@@ -33,6 +35,11 @@ const liveClock = Clock.Clock.defaultValue()
 
 /** Payloads decoded at the same time (decoders run in parallel; the lines keep their order). */
 const DECODE_CONCURRENCY = 4
+/**
+ * Events waiting to be written at most (about): beyond it the connections stop reading until the
+ * dump has caught up, so the queue between the server and the dump files stays bounded.
+ */
+const MAX_LAG = 10_000
 /** Real time that decoders still running get once the dump closes. */
 const STOP_BUDGET_MS = 1000
 const isJson = Schema.is(Schema.Json)
@@ -159,6 +166,8 @@ export const make = (
 ): Effect.Effect<Dumper | undefined, never, Scope.Scope> =>
   Effect.gen(function* () {
     if (config.dumps.length === 0) return undefined
+    // Bounded by policy: connections stop reading while more than MAX_LAG events wait (`lagging`), and
+    // write nothing to a socket before the dump has every earlier event (`flushed`).
     const queue = yield* Queue.unbounded<ServerEvent, Cause.Done>()
     // Set when the dump closes: decoders still running get until then (real time).
     let stopDeadline: number | undefined
@@ -381,6 +390,7 @@ export const make = (
         Queue.offerUnsafe(queue, event)
       },
       flushed,
+      lagging: () => handed - written > MAX_LAG,
       close
     } satisfies Dumper
   })

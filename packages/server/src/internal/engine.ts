@@ -3,12 +3,10 @@
  * (socket bytes → parser → handler; outbox → encoder → socket).
  */
 
-import type { Packet } from "@mqttest/codec"
 import { Topic } from "@mqttest/session"
 import { Clock, Deferred, Duration, Effect, Exit, FiberMap, FiberSet, type Scope } from "effect"
 import * as Config from "../Config.js"
 import { CommandError, ConnectionNotFound, type ListenError } from "../ListenError.js"
-import type { MqttServer } from "../MqttServer.js"
 import type { ServerEvent, Stats, StopReason } from "../ServerEvent.js"
 import { Broker, type EventInput } from "./broker.js"
 import * as Dumper from "./dumper.js"
@@ -16,24 +14,10 @@ import * as EventHub from "./events.js"
 import { listen, listenMemory } from "./listener.js"
 import { makeHandler } from "./loop.js"
 import * as Routing from "./routing.js"
+import type * as Shape from "./shape.js"
 import type * as Transport from "./transport.js"
 
-/** What `finished` returns. */
-export interface Finished {
-  readonly stats: Stats
-  /** The most recent events (up to the event buffer size), oldest first. */
-  readonly events: ReadonlyArray<ServerEvent>
-}
-
-/** Options of the `publish` command. */
-export interface PublishOptions {
-  readonly qos?: Packet.QoS | undefined
-  readonly retain?: boolean | undefined
-  readonly properties?: Packet.PublishProperties | undefined
-}
-
-/** What the engine provides: the public service (see MqttServer) without its conveniences. */
-export type Engine = Omit<MqttServer["Service"], "url" | "waitFor">
+export type Engine = Omit<Shape.Shape, "url" | "waitFor">
 
 const textEncoder = new TextEncoder()
 
@@ -68,7 +52,13 @@ export const make = (
 
     const forkServer = yield* FiberSet.makeRuntime<never>()
     const runTimer = yield* FiberMap.makeRuntime<never, string>()
-    const broker = new Broker({ config, now, emit, timer: (key, effect) => void runTimer(key, effect) })
+    const broker: Broker = new Broker({
+      config,
+      now,
+      emit,
+      route: (message) => void Routing.publish(broker, message),
+      timer: (key, effect) => void runTimer(key, effect)
+    })
 
     // ----------------------------------------------------------- listener
     // Every connection runs in a fiber of the server's scope; `handle` is defined below.
@@ -79,6 +69,7 @@ export const make = (
       emit,
       accepting: () => state === "running",
       dumped: dumper?.flushed ?? Effect.void,
+      dumpLagging: () => dumper?.lagging() ?? false,
       onClosed: () => {
         if (allClosed !== undefined && broker.connections.size === 0) Deferred.doneUnsafe(allClosed, Exit.void)
         closedConnections++
@@ -96,7 +87,7 @@ export const make = (
 
     let state: "running" | "stopping" | "stopped" = "running"
     let allClosed: Deferred.Deferred<void> | undefined
-    const finished = yield* Deferred.make<Finished>()
+    const finished = yield* Deferred.make<Shape.Finished>()
     let closedConnections = 0
 
     // Going offline closes the listener (new clients are refused); live connections are dropped

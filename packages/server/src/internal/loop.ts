@@ -28,6 +28,8 @@ export interface LoopDeps {
   readonly onClosed: () => void
   /** Completes once the dump has every event so far (immediate without dumps). */
   readonly dumped: Effect.Effect<void>
+  /** The dump is far behind: read no more until it has caught up. */
+  readonly dumpLagging: () => boolean
 }
 
 const textEncoder = new TextEncoder()
@@ -75,6 +77,8 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.E
       const socket = yield* NodeSocket.fromDuplex(
         Effect.acquireRelease(Effect.succeed(net), (duplex) => Effect.sync(() => Transport.endSoon(duplex)))
       )
+      // Bounded by policy, not by the queue: PUBLISHes meet `slowConsumer` at maxOutbox, and the client is
+      // not read while 2 × maxOutbox are queued (see routing.ts and waitForRoom below).
       const outbox = yield* Queue.unbounded<Outgoing>()
       const fork = yield* FiberSet.makeRuntime<never>()
       const runTimer = yield* FiberMap.makeRuntime<never, string>()
@@ -247,6 +251,7 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.E
       const readLoop = Effect.gen(function* () {
         while (conn.closing === undefined) {
           yield* waitForRoom
+          if (deps.dumpLagging()) yield* deps.dumped
           const chunks = yield* reader.pull
           for (const chunk of chunks) {
             const read = typeof chunk === "string" ? textEncoder.encode(chunk) : chunk
