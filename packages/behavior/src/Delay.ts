@@ -104,29 +104,54 @@ export interface Stepper {
 
 /**
  * A stepper for a delay, drawing random delays from `random` (a seeded
- * generator makes a run reproducible).
+ * generator makes a run reproducible). Made synchronously; the schedule is
+ * started on the first `next`.
  * @since 0.1.0
  */
-export const stepper = (delay: Delay, random: Random.Random): Effect.Effect<Stepper> =>
-  Effect.map(Schedule.toStep(toSchedule(delay)), (step) => ({
-    next: Clock.currentTimeMillis.pipe(
-      Effect.flatMap((now) => step(now, undefined)),
+export const stepper = (delay: Delay, random: Random.Random): Stepper => {
+  type Step = Effect.Success<ReturnType<typeof Schedule.toStep<unknown, unknown, never, never>>>
+  let started: Step | undefined
+  const step = Effect.suspend(() =>
+    started !== undefined
+      ? Effect.succeed(started)
+      : Effect.map(Schedule.toStep(toSchedule(delay)), (made) => {
+          started = made
+          return made
+        })
+  )
+  return {
+    next: Effect.flatMap(step, (step) =>
+      Clock.currentTimeMillis.pipe(Effect.flatMap((now) => step(now, undefined)))
+    ).pipe(
       Effect.map(([, duration]) => duration as Duration.Duration | undefined),
       Effect.catchCause((cause) =>
         Pull.isDoneCause(cause) ? Effect.succeed(undefined) : Effect.die(Cause.squash(cause))
       ),
       Effect.provideService(Random.Random, random)
     )
-  }))
+  }
+}
 
 /**
- * A seeded random generator that keeps its state between uses.
+ * A seeded random generator that keeps its state between uses: the same
+ * seed gives the same sequence. The seed is hashed (FNV-1a) into the state
+ * of a mulberry32 generator; 32 bits a draw are plenty for delays,
+ * probabilities and packet ids.
  * @since 0.1.0
  */
-export const seededRandom = (seed: number | string): Effect.Effect<Random.Random> =>
-  Random.withSeed(
-    Effect.gen(function* () {
-      return yield* Random.Random
-    }),
-    seed
-  )
+export const seededRandom = (seed: number | string): Random.Random => {
+  let state = 0x811c9dc5
+  for (const char of String(seed)) state = Math.imul(state ^ char.charCodeAt(0), 0x01000193) >>> 0
+  const nextDoubleUnsafe = () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+  return {
+    nextDoubleUnsafe,
+    nextIntUnsafe: () =>
+      Math.floor(nextDoubleUnsafe() * (Number.MAX_SAFE_INTEGER - Number.MIN_SAFE_INTEGER + 1)) + Number.MIN_SAFE_INTEGER
+  }
+}

@@ -42,7 +42,7 @@ describe("Behavior.resolve", () => {
 
 const steps = (delay: Delay.Delay, n: number, seed = 1) =>
   Effect.gen(function* () {
-    const stepper = yield* Delay.stepper(delay, yield* Delay.seededRandom(seed))
+    const stepper = Delay.stepper(delay, Delay.seededRandom(seed))
     const out: Array<number | undefined> = []
     for (let i = 0; i < n; i++) {
       const next = yield* stepper.next
@@ -89,4 +89,23 @@ describe("Delay", () => {
       ])
     })
   )
+})
+
+describe("Delay.seededRandom", () => {
+  it("repeats under the same seed, differs under another, and stays in [0, 1)", () => {
+    const draws = (seed: string) => {
+      const random = Delay.seededRandom(seed)
+      return Array.from({ length: 1000 }, () => random.nextDoubleUnsafe())
+    }
+    const a = draws("0/1/faults")
+    assert.deepStrictEqual(a, draws("0/1/faults"))
+    assert.notDeepEqual(a, draws("0/2/faults"))
+    for (const x of a) assert.isTrue(x >= 0 && x < 1)
+    // Spread over the range: each tenth gets a fair share of 1000 draws.
+    for (let tenth = 0; tenth < 10; tenth++) {
+      const count = a.filter((x) => Math.floor(x * 10) === tenth).length
+      assert.isTrue(count > 60 && count < 140, `tenth ${tenth}: ${count}`)
+    }
+    assert.isTrue(Number.isSafeInteger(Delay.seededRandom(1).nextIntUnsafe()))
+  })
 })

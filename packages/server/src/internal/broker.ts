@@ -94,7 +94,7 @@ export class Broker {
   /** A fresh stepper (e.g. one per message for resends). Building it is synchronous. */
   newStepper(conn: Connection, purpose: string, delay: Delay.Delay): Delay.Stepper {
     const seed = `${this.behaviorConfig.seed ?? 0}/${conn.id}/${purpose}`
-    return Effect.runSync(Effect.flatMap(Delay.seededRandom(seed), (random) => Delay.stepper(delay, random)))
+    return Delay.stepper(delay, Delay.seededRandom(seed))
   }
 
   /**

@@ -11,7 +11,7 @@ import type { Broker } from "./broker.js"
 import type { Connection } from "./connection.js"
 
 const randomOf = (broker: Broker, conn: Connection): Random.Random => {
-  conn.random ??= Effect.runSync(Delay.seededRandom(`${broker.deps.config.behavior.seed ?? 0}/${conn.id}/faults`))
+  conn.random ??= Delay.seededRandom(`${broker.deps.config.behavior.seed ?? 0}/${conn.id}/faults`)
   return conn.random
 }
 

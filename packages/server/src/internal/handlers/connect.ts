@@ -28,7 +28,7 @@ const packetIdAllocator = (broker: Broker, conn: Connection, spec: Fault.PacketI
     case "sequential":
       return PacketId.sequential(spec.start)
     case "random": {
-      const random = Effect.runSync(Delay.seededRandom(`${broker.config.behavior.seed ?? 0}/${conn.id}/packetIds`))
+      const random = Delay.seededRandom(`${broker.config.behavior.seed ?? 0}/${conn.id}/packetIds`)
       return PacketId.random(() => random.nextDoubleUnsafe())
     }
     case "lowestFree":
