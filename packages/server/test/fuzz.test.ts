@@ -7,6 +7,7 @@
 import * as Crypto from "node:crypto"
 import * as Net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
+import { Delay } from "@mqttest/behavior"
 import { Encoder, type Packet } from "@mqttest/codec"
 import { MqttServer } from "@mqttest/server"
 import { Effect, Queue, Result } from "effect"
@@ -14,16 +15,10 @@ import { call, connectClient, messages, text } from "./helpers.js"
 
 const CASES = Number(process.env.MQTTEST_FUZZ_CASES ?? 10_000)
 
-/** A small seeded generator (mulberry32). */
+/** The server's own seeded generator, so a printed seed replays the same cases. */
 const generator = (seed: number) => {
-  let state = seed >>> 0
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const random = Delay.seededRandom(seed)
+  const next = () => random.nextDoubleUnsafe()
   return { next, int: (n: number) => Math.floor(next() * n) }
 }
 
