@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Duration, Effect, Layer, type Scope, Stream } from "effect"
+import { Clock, Context, Duration, Effect, type Config as EffectConfig, Layer, type Scope, Stream } from "effect"
 import type * as Config from "./Config.js"
 import * as Engine from "./internal/engine.js"
 import type * as Shape from "./internal/shape.js"
@@ -82,6 +82,18 @@ export const make = (
  */
 export const layer = (config: Config.MqttestConfig = {}): Layer.Layer<MqttServer, ListenError | Config.ConfigError> =>
   Layer.effect(MqttServer, make(config))
+
+/**
+ * A server whose config comes from Effect's `Config` (environment variables,
+ * a `ConfigProvider`), e.g.
+ * `MqttServer.layerConfig(Config.all({ ports: Config.Int("MQTT_PORT") }))`;
+ * the result is decoded like any other config.
+ * @since 0.1.0
+ */
+export const layerConfig = (
+  config: EffectConfig.Config<Config.MqttestConfig>
+): Layer.Layer<MqttServer, ListenError | Config.ConfigError | EffectConfig.ConfigError> =>
+  Layer.unwrap(Effect.map(config, layer))
 
 /**
  * A server in memory, for tests: no port and no network, so tests run in

@@ -1,7 +1,7 @@
 import * as Net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import { Config, MqttServer, ServerEvent } from "@mqttest/server"
-import { Effect, Exit, Scope } from "effect"
+import { ConfigProvider, Effect, Config as EffectConfig, Exit, Layer, Scope } from "effect"
 import { connectClient } from "./helpers.js"
 
 /** Whether something accepts TCP connections at host:port. */
@@ -98,5 +98,25 @@ describe("listening", () => {
       const ok = yield* Config.decodeUnknown({ ports: "1883-2000", host: "::1" })
       assert.deepStrictEqual(Config.resolve(ok).ports, { from: 1883, to: 2000 })
     })
+  )
+})
+
+describe("MqttServer.layerConfig", () => {
+  it.effect("reads the config through Effect's Config (here from a ConfigProvider)", () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      assert.isAbove(server.port, 0)
+      const client = yield* connectClient(server, { clientId: "configured" })
+      assert.isTrue(client.connected)
+      yield* server.waitFor(ServerEvent.is("ConnectionOpened"))
+    }).pipe(
+      Effect.provide(
+        MqttServer.layerConfig(
+          EffectConfig.all({ ports: EffectConfig.Int("MQTT_PORT"), host: EffectConfig.String("MQTT_HOST") })
+        ).pipe(
+          Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ MQTT_PORT: 0, MQTT_HOST: "127.0.0.1" })))
+        )
+      )
+    )
   )
 })
