@@ -105,9 +105,10 @@ export const MqttestConfig = Schema.Struct({
   maxQueuedMessages: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
   /**
    * Packets a connection may have queued and not yet taken by its socket (a
-   * client that reads slowly or not at all). At the bound, `slowConsumer`
-   * applies; at twice the bound the server also stops reading that client.
-   * Default 1000.
+   * client that reads slowly or not at all). At the bound, the publishers of
+   * a client that is still reading wait for it; for a client that took
+   * nothing for 500 ms (or at twice the bound) `slowConsumer` applies; a
+   * client whose own answers fill twice the bound is not read. Default 1000.
    */
   maxOutbox: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
   /**

@@ -6,7 +6,7 @@
 import type { Behavior, Delay } from "@mqttest/behavior"
 import type { Packet } from "@mqttest/codec"
 import type { Session } from "@mqttest/session"
-import type { Effect, Random } from "effect"
+import { Clock, type Effect, type Random } from "effect"
 import type { CloseReason, Counters } from "../ServerEvent.js"
 
 /** What the connection loop writes: a packet, a packet released by a fault (written as it is), or the end. */
@@ -34,6 +34,8 @@ export interface ConnectionIO {
   readonly timer: (key: string, effect: Effect.Effect<unknown, unknown>) => void
   /** Stops the timer `key`, if it runs. */
   readonly cancelTimer: (key: string) => void
+  /** Completes once the outbox has room (fewer than `maxOutbox` packets not taken by the socket). */
+  readonly room: Effect.Effect<void>
   /** Closes the socket at once, dropping unwritten output. */
   readonly destroy: () => void
   /** Closes the socket with a TCP RST. */
@@ -42,6 +44,15 @@ export interface ConnectionIO {
 
 /** Whether a connection's outbox is full (see `maxOutbox`). */
 export const outboxFull = (conn: Connection, maxOutbox: number): boolean => conn.unwritten >= maxOutbox
+
+const liveClock = Clock.Clock.defaultValue()
+
+/** Real time a consumer with a full outbox may take nothing before it counts as stalled (not just slow). */
+export const STALL_MS = 500
+
+/** A consumer that has packets waiting and whose socket took nothing for `STALL_MS` (real time). */
+export const stalled = (conn: Connection): boolean =>
+  conn.unwritten > 0 && liveClock.currentTimeMillisUnsafe() - conn.lastProgress > STALL_MS
 
 export class Connection {
   clientId: string | undefined
@@ -106,6 +117,10 @@ export class Connection {
   unwritten = 0
   /** The server stopped reading this client until its outbox drains (reported once per episode). */
   readPaused = false
+  /** Real-time millis when the socket last took a batch: a consumer that takes nothing for a while is stalled. */
+  lastProgress: number
+  /** A consumer whose full outbox this client's last PUBLISH went to: its reading waits for that outbox. */
+  blockedBy: Connection | undefined
   /** QoS 0 messages dropped since this client's outbox last filled up (a slow-consumer episode), if one is on. */
   droppedInEpisode: number | undefined
   open = true
@@ -119,6 +134,7 @@ export class Connection {
   ) {
     this.lastReceived = now
     this.acceptedAt = now
+    this.lastProgress = liveClock.currentTimeMillisUnsafe()
   }
 
   /** Clock millis when the connection was accepted. */

@@ -6,22 +6,22 @@
  * files before it completes.
  */
 
-import * as ChildProcess from "node:child_process"
 import { constants as FsConstants } from "node:fs"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
-import { type Cause, Clock, Duration, Effect, Fiber, Queue, Schema, type Scope } from "effect"
+import { type Cause, Clock, Effect, Fiber, Queue, Schema, type Scope } from "effect"
 import type * as Config from "../Config.js"
 import * as Dump from "../Dump.js"
 import type { ServerEvent } from "../ServerEvent.js"
+import { makeDecoder, message, readable } from "./decoders.js"
 
 export interface Dumper {
   readonly write: (event: ServerEvent) => void
   /**
    * Completes once every event handed over so far is written to its files
    * (to the OS: it survives the server being killed). The connection loop
-   * waits for it before writing to a socket, so whatever a client gets an
-   * answer to is in the dump first.
+   * waits for it before writing an acknowledgement to a socket, so whatever a
+   * client gets an acknowledgement for is in the dump first.
    */
   readonly flushed: Effect.Effect<void>
   /** More than `MAX_LAG` events wait to be written: readers stop reading until `flushed`. */
@@ -30,7 +30,6 @@ export interface Dumper {
   readonly close: Effect.Effect<void>
 }
 
-const utf8 = new TextDecoder("utf-8", { fatal: true })
 const liveClock = Clock.Clock.defaultValue()
 
 /** Payloads decoded at the same time (decoders run in parallel; the lines keep their order). */
@@ -44,122 +43,6 @@ const MAX_LAG = 10_000
 const STOP_BUDGET_MS = 1000
 const isJson = Schema.is(Schema.Json)
 
-/** A payload as text, and as JSON when it is JSON; undefined when it is not UTF-8. */
-const readable = (bytes: Uint8Array): { readonly utf8: string; readonly json: Schema.Json | undefined } | undefined => {
-  let text: string
-  try {
-    text = utf8.decode(bytes)
-  } catch {
-    return undefined
-  }
-  try {
-    return { utf8: text, json: JSON.parse(text) as Schema.Json }
-  } catch {
-    return { utf8: text, json: undefined }
-  }
-}
-
-const message = (error: unknown) => (error instanceof Error ? error.message : String(error))
-
-/** The most a decoder command may write; beyond it the command is killed and the entry says so. */
-const MAX_DECODER_OUTPUT = 1024 * 1024
-
-/** Kills a decoder command and everything it started (it runs in a process group of its own). */
-const killTree = (child: ChildProcess.ChildProcess) => {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return
-  try {
-    process.kill(-child.pid, "SIGKILL")
-  } catch {
-    child.kill("SIGKILL")
-  }
-}
-
-/**
- * Runs an external decoder: payload on stdin, result on stdout (at most
- * 1 MiB). Interrupting it (the timeout, the server stopping) kills its whole
- * process group, so nothing it started is left running.
- */
-const runCommand = (command: string, payload: Uint8Array): Effect.Effect<unknown, string> =>
-  Effect.callback<unknown, string>((resume) => {
-    const child = ChildProcess.spawn("/bin/sh", ["-c", command], { stdio: ["pipe", "pipe", "pipe"], detached: true })
-    const out: Array<Buffer> = []
-    const err: Array<Buffer> = []
-    let size = 0
-    const collect = (into: Array<Buffer>) => (chunk: Buffer) => {
-      size += chunk.length
-      if (size > MAX_DECODER_OUTPUT) {
-        killTree(child)
-        return resume(Effect.fail(`decoder output over ${MAX_DECODER_OUTPUT} bytes: not kept`))
-      }
-      into.push(chunk)
-    }
-    child.stdout!.on("data", collect(out))
-    child.stderr!.on("data", collect(err))
-    child.on("error", (error) => resume(Effect.fail(`cannot run decoder: ${error.message}`)))
-    child.on("close", (code) => {
-      // The command is done; anything it left behind in its group goes too.
-      killTree(child)
-      const stderr = Buffer.concat(err).toString("utf8").trim()
-      if (code !== 0 || stderr.length > 0) {
-        return resume(Effect.fail(`decoder failed (exit code ${code})${stderr.length > 0 ? `: ${stderr}` : ""}`))
-      }
-      const text = readable(Buffer.concat(out))
-      resume(
-        text === undefined
-          ? Effect.fail("decoder output is not UTF-8")
-          : Effect.succeed(text.json !== undefined ? text.json : text.utf8.trim())
-      )
-    })
-    child.stdin!.on("error", () => {})
-    child.stdin!.end(payload)
-    return Effect.sync(() => killTree(child))
-  })
-
-type Decoder = (payload: Uint8Array, context: Dump.DecodeContext) => Effect.Effect<unknown, string>
-
-const makeDecoder = (spec: Dump.DumpDecode | undefined, stopping: () => number | undefined): Decoder | undefined => {
-  if (spec === undefined) return undefined
-  if (typeof spec === "function") {
-    return (payload, context) =>
-      Effect.mapError(
-        Effect.suspend(() => spec(payload, context)),
-        message
-      )
-  }
-  if (typeof spec === "object") {
-    const timeout = spec.timeout ?? 1000
-    return (payload) =>
-      Effect.suspend(() => {
-        // Once the server stops, what is left gets until the stop deadline (real time), not a timeout each.
-        const deadline = stopping()
-        const left =
-          deadline === undefined ? timeout : Math.min(timeout, deadline - liveClock.currentTimeMillisUnsafe())
-        if (left <= 0) return Effect.fail("not decoded: the server was stopping")
-        return runCommand(spec.command, payload).pipe(
-          Effect.timeoutOrElse({
-            duration: Duration.millis(left),
-            orElse: () =>
-              Effect.fail(
-                left < timeout ? "not decoded: the server was stopping" : `decoder timed out after ${timeout} ms`
-              )
-          }),
-          Effect.provideService(Clock.Clock, liveClock)
-        )
-      })
-  }
-  switch (spec) {
-    case "utf8":
-      return (payload) => Effect.try({ try: () => utf8.decode(payload), catch: () => "not valid UTF-8" })
-    case "json":
-      return (payload) =>
-        Effect.try({ try: () => JSON.parse(utf8.decode(payload)) as unknown, catch: () => "not valid JSON" })
-    case "hex":
-      return (payload) => Effect.succeed(Buffer.from(payload).toString("hex"))
-    case "base64":
-      return (payload) => Effect.succeed(Buffer.from(payload).toString("base64"))
-  }
-}
-
 export const make = (
   config: Config.Resolved,
   warn: (message: string) => void
@@ -172,58 +55,69 @@ export const make = (
     // Set when the dump closes: decoders still running get until then (real time).
     let stopDeadline: number | undefined
     const decoder = makeDecoder(config.dumpDecode, () => stopDeadline)
+    const concurrentDecoding = typeof config.dumpDecode === "object"
     const files = new Map<string, Fs.FileHandle>()
     const failed = new Set<string>()
 
-    const payloadOf = (
-      packet: { readonly payload: Uint8Array; readonly topic: string },
-      connection: number,
-      clientId: string | undefined
-    ) =>
-      Effect.gen(function* () {
-        const payload: { -readonly [K in keyof Dump.Payload]: Dump.Payload[K] } = { length: packet.payload.length }
-        // Not UTF-8, or not JSON: those fields stay out.
-        const text = readable(packet.payload)
-        if (text !== undefined) payload.utf8 = text.utf8
-        if (text?.json !== undefined) payload.json = text.json
-        if (decoder !== undefined) {
-          const result = yield* Effect.result(decoder(packet.payload, { topic: packet.topic, connection, clientId }))
-          if (result._tag === "Failure") payload.decodeError = result.failure
-          else if (isJson(result.success)) payload.decoded = result.success
-          else payload.decodeError = "decoder returned a value that is not JSON"
-        }
-        return payload as Dump.Payload
-      })
+    type Decoded = Pick<Dump.Payload, "decoded" | "decodeError">
 
-    const entryOf = (event: ServerEvent): Effect.Effect<Dump.DumpEntry | undefined> =>
-      Effect.gen(function* () {
-        const time = Dump.formatTime(event.timestamp)
-        switch (event._tag) {
-          case "PacketReceived":
-          case "PacketSent": {
-            const { packet } = event
-            const clientId = clientIdOf(event)
-            return {
-              _tag: "Packet",
-              time,
-              connection: event.connection,
-              ...(clientId !== undefined ? { clientId } : {}),
-              direction: event._tag === "PacketReceived" ? "in" : "out",
-              packet,
-              ...(packet._tag === "Publish" ? { payload: yield* payloadOf(packet, event.connection, clientId) } : {})
-            } satisfies Dump.DumpEntry
-          }
-          case "ConnectionOpened":
-          case "ConnectionClosed":
-          case "FaultInjected":
-          case "ProtocolViolation": {
-            const { timestamp: _timestamp, ...rest } = event
-            return { ...rest, time } as Dump.DumpEntry
-          }
-          default:
-            return undefined
+    /** What the configured decoder makes of a PUBLISH payload (the only effectful part of an entry). */
+    const decodedOf = (event: ServerEvent): Effect.Effect<Decoded | undefined> => {
+      if (decoder === undefined || (event._tag !== "PacketReceived" && event._tag !== "PacketSent")) {
+        return Effect.succeed(undefined)
+      }
+      const { packet } = event
+      if (packet._tag !== "Publish") return Effect.succeed(undefined)
+      const context = { topic: packet.topic, connection: event.connection, clientId: clientIdOf(event) }
+      return Effect.map(
+        Effect.result(decoder(packet.payload, context)),
+        (result): Decoded =>
+          result._tag === "Failure"
+            ? { decodeError: result.failure }
+            : isJson(result.success)
+              ? { decoded: result.success }
+              : { decodeError: "decoder returned a value that is not JSON" }
+      )
+    }
+
+    const payloadOf = (payload: Uint8Array, decoded: Decoded | undefined): Dump.Payload => {
+      const out: { -readonly [K in keyof Dump.Payload]: Dump.Payload[K] } = { length: payload.length }
+      // Not UTF-8, or not JSON: those fields stay out.
+      const text = readable(payload)
+      if (text !== undefined) out.utf8 = text.utf8
+      if (text?.json !== undefined) out.json = text.json
+      return decoded === undefined ? out : { ...out, ...decoded }
+    }
+
+    /** The dump entry of an event (synchronous: decoding happened before), or undefined for events dumps leave out. */
+    const entryOf = (event: ServerEvent, decoded: Decoded | undefined): Dump.DumpEntry | undefined => {
+      const time = Dump.formatTime(event.timestamp)
+      switch (event._tag) {
+        case "PacketReceived":
+        case "PacketSent": {
+          const { packet } = event
+          const clientId = clientIdOf(event)
+          return {
+            _tag: "Packet",
+            time,
+            connection: event.connection,
+            ...(clientId !== undefined ? { clientId } : {}),
+            direction: event._tag === "PacketReceived" ? "in" : "out",
+            packet,
+            ...(packet._tag === "Publish" ? { payload: payloadOf(packet.payload, decoded) } : {})
+          } satisfies Dump.DumpEntry
         }
-      })
+        case "ConnectionOpened":
+        case "ConnectionClosed":
+        case "FaultInjected":
+        case "ProtocolViolation": {
+          const { timestamp: _timestamp, ...rest } = event
+          return { ...rest, time } as Dump.DumpEntry
+        }
+        default:
+          return undefined
+      }
+    }
 
     const targets = (event: ServerEvent): Array<string> => {
       const connection = "connection" in event ? event.connection : undefined
@@ -323,17 +217,21 @@ export const make = (
         }
         const batches = new Map<string, Array<string>>()
         const targeted = taken.success.map((event) => [event, targets(event)] as const)
-        // Payload decoders run a few at a time; the lines keep the order of the events.
-        const entries = yield* Effect.forEach(
-          targeted,
-          ([event, paths]) => (paths.length === 0 ? Effect.succeed(undefined) : entryOf(event)),
-          { concurrency: DECODE_CONCURRENCY }
-        )
+        // Decoder commands run a few at a time (the lines keep the order of the events); without a
+        // decoder no effect runs per entry.
+        const decodings =
+          decoder === undefined
+            ? undefined
+            : yield* Effect.forEach(
+                targeted,
+                ([event, paths]) => (paths.length === 0 ? Effect.succeed(undefined) : decodedOf(event)),
+                { concurrency: concurrentDecoding ? DECODE_CONCURRENCY : 1 }
+              )
         const ended: Array<string> = []
         for (let i = 0; i < targeted.length; i++) {
           const [event, paths] = targeted[i]!
           track(event, ended)
-          const entry = entries[i]
+          const entry = paths.length === 0 ? undefined : entryOf(event, decodings?.[i])
           if (entry === undefined) continue
           const line = Dump.encodeLine(entry)
           for (const path of paths) {

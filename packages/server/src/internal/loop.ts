@@ -11,7 +11,7 @@ import type * as Socket from "effect/socket/Socket"
 import type { CloseReason } from "../ServerEvent.js"
 import * as Behaviors from "./behaviors.js"
 import type { Broker, EventInput } from "./broker.js"
-import { CLOSE, Connection, type Outgoing } from "./connection.js"
+import { CLOSE, Connection, type Outgoing, STALL_MS } from "./connection.js"
 import * as Faults from "./faults.js"
 import { dispatch } from "./handlers/index.js"
 import { prepare } from "./outgoing.js"
@@ -33,6 +33,10 @@ export interface LoopDeps {
 }
 
 const textEncoder = new TextEncoder()
+
+/** The packets that acknowledge something a client sent: they wait for the dump (see dumper.ts `flushed`). */
+const acknowledgements = new Set(["Connack", "Puback", "Pubrec", "Pubrel", "Pubcomp", "Suback", "Unsuback"])
+const acknowledges = (packet: Packet.Packet) => acknowledgements.has(packet._tag)
 
 /** Real time between the last write and an RST close (see `network.close`). */
 const RST_GRACE_MS = 100
@@ -80,6 +84,8 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.E
       // Bounded by policy, not by the queue: PUBLISHes meet `slowConsumer` at maxOutbox, and the client is
       // not read while 2 × maxOutbox are queued (see routing.ts and waitForRoom below).
       const outbox = yield* Queue.unbounded<Outgoing>()
+      // Open while the outbox has room: publishers to this client wait on it (see routing.ts pushBack).
+      const room = yield* Latch.make(true)
       const fork = yield* FiberSet.makeRuntime<never>()
       const runTimer = yield* FiberMap.makeRuntime<never, string>()
       /** A defect in a connection's work is reported, and closes the connection. */
@@ -93,9 +99,10 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.E
         link.remotePort,
         {
           write: (item) => {
-            if (item !== CLOSE) conn.unwritten++
+            if (item !== CLOSE && ++conn.unwritten >= config.maxOutbox) room.closeUnsafe()
             Queue.offerUnsafe(outbox, item)
           },
+          room: room.await,
           fork: (effect) => void fork(reported(effect)),
           timer: (key, effect) => void runTimer(key, reported(effect)),
           // Replacing a key interrupts the fiber under it; an empty effect then leaves the key free.
@@ -126,6 +133,19 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.E
       // A client that sends faster than it reads is not read on while its outbox holds twice the bound.
       const readPauseAt = 2 * config.maxOutbox
       const readable = yield* Latch.make(true)
+      /**
+       * Holds the reader while a consumer this client publishes to has a full outbox, until it has
+       * room, or for `STALL_MS` at most (then that consumer counts as stalled and the policy applies).
+       */
+      const waitForConsumer = Effect.suspend(() => {
+        const consumer = conn.blockedBy
+        conn.blockedBy = undefined
+        if (consumer === undefined || consumer.closing !== undefined) return Effect.void
+        return consumer.io.room.pipe(
+          Effect.timeoutOrElse({ duration: Duration.millis(STALL_MS), orElse: () => Effect.void }),
+          Effect.provideService(Clock.Clock, liveClock)
+        )
+      })
       /** Holds the reader while the outbox is at twice its bound; a Warning says so once per episode. */
       const waitForRoom = Effect.suspend(() => {
         if (conn.unwritten < readPauseAt) return Effect.void
@@ -186,13 +206,15 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.E
             }
           }
           if (chunks.length > 0) {
-            // What a client gets an answer to is in the dump before the answer leaves.
-            yield* deps.dumped
+            // What a client gets an acknowledgement for is in the dump before the acknowledgement leaves.
+            if (sent.some(acknowledges)) yield* deps.dumped
             yield* Faults.writeImpaired(broker, conn, writer, chunks as [Uint8Array, ...Array<Uint8Array>])
             lastWrite = liveClock.currentTimeMillisUnsafe()
           }
           // The socket took the batch: the outbox has room again, and a stopped reader may read on.
           conn.unwritten -= items.filter((item) => item !== CLOSE).length
+          conn.lastProgress = liveClock.currentTimeMillisUnsafe()
+          if (conn.unwritten < config.maxOutbox) room.openUnsafe()
           if (conn.unwritten < readPauseAt) readable.openUnsafe()
           Routing.caughtUp(broker, conn)
           for (const packet of sent) {
@@ -266,6 +288,8 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.E
                 if (conn.closing !== undefined) break
                 // Each packet may answer: none is handled while the outbox holds twice its bound.
                 if (conn.unwritten >= readPauseAt) yield* waitForRoom
+                // The last PUBLISH filled a consumer's outbox: wait for it (TCP pushes back on this client).
+                if (conn.blockedBy !== undefined) yield* waitForConsumer
                 if (conn.closing !== undefined) break
                 conn.counters.packetsIn++
                 conn.lastReceived = now()

@@ -6,7 +6,7 @@ import type { Packet } from "@mqttest/codec"
 import { Message, type Session, type SubscriptionIndex } from "@mqttest/session"
 import { Duration, Effect } from "effect"
 import type { Broker } from "./broker.js"
-import { type Connection, outboxFull } from "./connection.js"
+import { type Connection, outboxFull, stalled } from "./connection.js"
 
 /**
  * Routes an application message to every matching subscriber, and stores it
@@ -85,6 +85,22 @@ const enqueue = (broker: Broker, session: Session.Session, message: Message.Mess
 }
 
 /**
+ * A PUBLISH for a client whose outbox is full, from a client that is still
+ * reading it: the consumer is slower than its publishers, not stopped. The
+ * message goes out anyway (the outbox may reach twice its bound), and the
+ * publisher is not read on until the consumer has room again (TCP pushes back
+ * on it), or until the consumer counts as stalled. True when it went out so.
+ */
+const pushBack = (broker: Broker, conn: Connection, message: Message.Message): boolean => {
+  if (broker.config.slowConsumer === "disconnect" || stalled(conn)) return false
+  if (conn.unwritten >= 2 * broker.config.maxOutbox) return false
+  const publisher = message.publisher === undefined ? undefined : broker.clients.get(message.publisher)
+  if (publisher === undefined || publisher === conn) return false
+  publisher.blockedBy = conn
+  return true
+}
+
+/**
  * A PUBLISH for a client whose outbox is full: the `slowConsumer` policy.
  * QoS 0 is dropped (counted; one Warning when an episode starts, one when it
  * ends), QoS 1/2 waits in the session queue; or the client is disconnected.
@@ -127,7 +143,9 @@ export const transmit = (
   const now = broker.deps.now()
   const remaining = Message.remainingExpiry(message, now)
   if (remaining !== undefined && remaining <= 0) return
-  if (outboxFull(conn, broker.config.maxOutbox)) return slowConsumer(broker, conn, session, message)
+  if (outboxFull(conn, broker.config.maxOutbox) && !pushBack(broker, conn, message)) {
+    return slowConsumer(broker, conn, session, message)
+  }
   let properties = conn.level === 5 ? Message.forwardedProperties(message.properties) : undefined
   if (conn.level === 5) {
     if (remaining !== undefined) properties = { ...properties, messageExpiryInterval: remaining }
