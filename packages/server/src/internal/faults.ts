@@ -188,12 +188,17 @@ export const readPieces = (
   broker: Broker,
   conn: Connection,
   bytes: Uint8Array
-): { readonly pieces: ReadonlyArray<Uint8Array>; readonly wait: (piece: Uint8Array) => Effect.Effect<void> } => {
+): {
+  readonly pieces: ReadonlyArray<Uint8Array>
+  /** Whether the pieces are paced (without the fault: one piece, no wait). */
+  readonly paced: boolean
+  readonly wait: (piece: Uint8Array) => Effect.Effect<void>
+} => {
   const bandwidth = broker.behavior(conn).network?.readBandwidth
-  if (bandwidth === undefined) return { pieces: [bytes], wait: () => Effect.void }
+  if (bandwidth === undefined) return { pieces: [bytes], paced: false, wait: () => Effect.void }
   broker.fault(conn, "network.readBandwidth", `${bytes.length} bytes read at ${bandwidth} bytes/s`)
   const size = Math.max(1, Math.floor(bandwidth / 20))
   const pieces: Array<Uint8Array> = []
   for (let at = 0; at < bytes.length; at += size) pieces.push(bytes.subarray(at, at + size))
-  return { pieces, wait: (piece) => Effect.sleep(Duration.millis((piece.length * 1000) / bandwidth)) }
+  return { pieces, paced: true, wait: (piece) => Effect.sleep(Duration.millis((piece.length * 1000) / bandwidth)) }
 }
