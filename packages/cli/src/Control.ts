@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { Packet } from "@mqttest/codec"
-import { type MqttServer, ServerEvent } from "@mqttest/server"
+import { Config, type MqttServer, ServerEvent } from "@mqttest/server"
 import { Effect, Schema } from "effect"
 
 const id = Schema.optionalKey(Schema.Json)
@@ -36,9 +36,7 @@ export const ControlCommand = Schema.Union([
   Schema.Struct({
     id,
     cmd: Schema.Literal("offline"),
-    duration: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
-    reset: Schema.optionalKey(Schema.Boolean),
-    keep: Schema.optionalKey(Schema.Boolean)
+    ...Config.OfflineOptions.fields
   }),
   Schema.Struct({ id, cmd: Schema.Literal("online") }),
   Schema.Struct({
@@ -94,8 +92,10 @@ export const handle = (server: MqttServer.MqttServer["Service"], line: string): 
         return yield* answer(server.disconnect(command.connection, command.reasonCode))
       case "configure":
         return yield* answer(server.configure(command.config as never))
-      case "offline":
-        return yield* answer(server.goOffline({ duration: command.duration, reset: command.reset, keep: command.keep }))
+      case "offline": {
+        const { id: _id, cmd: _cmd, ...options } = command
+        return yield* answer(server.goOffline(options))
+      }
       case "reset":
         return yield* answer(server.reset)
       case "online":

@@ -67,6 +67,21 @@ export const Capabilities = Schema.Struct({
 export type Capabilities = typeof Capabilities.Type
 
 /**
+ * Going offline (`goOffline`, the control channel's `offline`, and `offline`
+ * in the config with an `after`): new connections are refused for `duration`
+ * ms (or until `goOnline`); the live ones are dropped with a FIN, with an RST
+ * (`reset`), or kept (`keep`).
+ * @since 0.1.0
+ */
+export const OfflineOptions = Schema.Struct({
+  duration: Schema.optionalKey(Millis),
+  reset: Schema.optionalKey(Schema.Boolean),
+  keep: Schema.optionalKey(Schema.Boolean)
+})
+/** @since 0.1.0 */
+export type OfflineOptions = typeof OfflineOptions.Type
+
+/**
  * @since 0.1.0
  */
 export const MqttestConfig = Schema.Struct({
@@ -141,14 +156,7 @@ export const MqttestConfig = Schema.Struct({
    * Go offline `after` ms from the start: refuse new connections and drop the
    * live ones (RST with `reset`, kept with `keep`), for `duration` ms (or until `goOnline`).
    */
-  offline: Schema.optionalKey(
-    Schema.Struct({
-      after: Millis,
-      duration: Schema.optionalKey(Millis),
-      reset: Schema.optionalKey(Schema.Boolean),
-      keep: Schema.optionalKey(Schema.Boolean)
-    })
-  ),
+  offline: Schema.optionalKey(Schema.Struct({ after: Millis, ...OfflineOptions.fields })),
   /**
    * Behaviour, per connection (see `@mqttest/behavior`): ack delays and
    * timeouts, closing after N packets or a time, session expiry override,
@@ -202,9 +210,7 @@ export interface Resolved {
   readonly responseInformation: string | undefined
   readonly maxConnect: number | undefined
   readonly maxRuntime: number | undefined
-  readonly offline:
-    | { readonly after: number; readonly duration?: number; readonly reset?: boolean; readonly keep?: boolean }
-    | undefined
+  readonly offline: (OfflineOptions & { readonly after: number }) | undefined
   readonly dumps: ReadonlyArray<string>
   readonly dumpPrefix: string
   readonly dumpDecode: DumpDecode | undefined

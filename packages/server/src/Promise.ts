@@ -47,11 +47,7 @@ export interface Handle {
   readonly disconnect: (connection: number, reasonCode?: number) => Promise<void>
   readonly stats: () => Promise<Stats>
   /** Drops every connection and refuses new ones (see `MqttServer.goOffline`). */
-  readonly goOffline: (options?: {
-    readonly duration?: number
-    readonly reset?: boolean
-    readonly keep?: boolean
-  }) => Promise<void>
+  readonly goOffline: (options?: Config.OfflineOptions) => Promise<void>
   /** Listens again after `goOffline`. */
   readonly goOnline: () => Promise<void>
   /** Blackholes a connection or all of them (see `MqttServer.blackhole`). */

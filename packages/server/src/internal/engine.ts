@@ -101,11 +101,7 @@ export const make = (
         emit({ _tag: "Warning", message: `back online on port ${port}` })
       })
     })
-    const goOffline = (options?: {
-      readonly duration?: number | undefined
-      readonly reset?: boolean | undefined
-      readonly keep?: boolean | undefined
-    }) =>
+    const goOffline = (options?: Config.OfflineOptions) =>
       Effect.suspend(() => {
         if (offline || state !== "running") return Effect.void
         offline = true
@@ -192,8 +188,8 @@ export const make = (
         })
       )
     if (config.offline !== undefined) {
-      const { after, duration, reset, keep } = config.offline
-      forkServer(Effect.sleep(Duration.millis(after)).pipe(Effect.andThen(goOffline({ duration, reset, keep }))))
+      const { after, ...options } = config.offline
+      forkServer(Effect.sleep(Duration.millis(after)).pipe(Effect.andThen(goOffline(options))))
     }
     const stop = stopWith("Stopped")
     yield* Effect.addFinalizer(() => stop)

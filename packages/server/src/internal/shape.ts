@@ -107,11 +107,7 @@ export interface Shape {
    * Goes offline: refuses new connections and drops the live ones (FIN, or
    * RST with `reset`; kept with `keep`), for `duration` ms or until `goOnline`.
    */
-  readonly goOffline: (options?: {
-    readonly duration?: number | undefined
-    readonly reset?: boolean | undefined
-    readonly keep?: boolean | undefined
-  }) => Effect.Effect<void>
+  readonly goOffline: (options?: Config.OfflineOptions) => Effect.Effect<void>
   /** Listens again (on the same port) after `goOffline`. */
   readonly goOnline: Effect.Effect<void, ListenError>
   /**
