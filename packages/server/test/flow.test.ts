@@ -198,6 +198,33 @@ describe("a subscriber that stops reading", () => {
   )
 })
 
+describe("the outbox's backstop", () => {
+  it.live("packets injected past every policy (the send command) close the connection, not the server", () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      yield* socketOf(server, [connectPacket({ clientId: "deaf" })])
+      yield* server.waitFor(ServerEvent.isPacket("PacketSent", "Connack", { clientId: "deaf" }))
+      const big: Packet.Publish = {
+        _tag: "Publish",
+        topic: "t",
+        payload: new Uint8Array(8192),
+        qos: 0,
+        retain: false,
+        dup: false
+      }
+      // 4 × maxOutbox + 1024 = 1424 packets at most wait for a socket that takes nothing.
+      for (let i = 0; i < 3000; i++) {
+        const sent = yield* Effect.result(server.send(0, big))
+        if (sent._tag === "Failure") break
+      }
+      const warning = yield* server.waitFor(ServerEvent.is("Warning", (e) => e.message.startsWith("outbox over")))
+      assert.strictEqual(warning.message, "outbox over 1424 packets: connection closed")
+      const closed = yield* server.waitFor(ServerEvent.is("ConnectionClosed", (e) => e.clientId === "deaf"))
+      assert.strictEqual(closed.reason, "SlowConsumer")
+    }).pipe(withServer({ maxOutbox: 100 }))
+  )
+})
+
 describe("closed connections", () => {
   it.effect("are kept as stats for the latest connectionHistory only; the totals count them all", () =>
     Effect.gen(function* () {

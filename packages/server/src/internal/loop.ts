@@ -81,9 +81,10 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.E
       const socket = yield* NodeSocket.fromDuplex(
         Effect.acquireRelease(Effect.succeed(net), (duplex) => Effect.sync(() => Transport.endSoon(duplex)))
       )
-      // Bounded by policy, not by the queue: PUBLISHes meet `slowConsumer` at maxOutbox, and the client is
-      // not read while 2 × maxOutbox are queued (see routing.ts and waitForRoom below).
-      const outbox = yield* Queue.unbounded<Outgoing>()
+      // The policies keep it near maxOutbox (PUBLISHes wait or meet `slowConsumer`, the client is not read
+      // while 2 × maxOutbox are queued: see routing.ts and waitForRoom below); the capacity is a backstop.
+      const outboxCapacity = 4 * config.maxOutbox + 1024
+      const outbox = yield* Queue.bounded<Outgoing>(outboxCapacity)
       // Open while the outbox has room: publishers to this client wait on it (see routing.ts pushBack).
       const room = yield* Latch.make(true)
       const fork = yield* FiberSet.makeRuntime<never>()
@@ -100,7 +101,11 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.E
         {
           write: (item) => {
             if (item !== CLOSE && ++conn.unwritten >= config.maxOutbox) room.closeUnsafe()
-            Queue.offerUnsafe(outbox, item)
+            if (Queue.offerUnsafe(outbox, item) || conn.closing === "SlowConsumer") return
+            // Past the backstop the connection goes, not the server's memory.
+            broker.warn(conn, `outbox over ${outboxCapacity} packets: connection closed`)
+            conn.closing = "SlowConsumer"
+            net.destroy()
           },
           room: room.await,
           fork: (effect) => void fork(reported(effect)),
