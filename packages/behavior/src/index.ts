@@ -8,6 +8,10 @@
 /** @since 0.1.0 */
 export * as Behavior from "./Behavior.js"
 /** @since 0.1.0 */
+export * as Decision from "./Decision.js"
+/** @since 0.1.0 */
 export * as Delay from "./Delay.js"
 /** @since 0.1.0 */
 export * as Fault from "./Fault.js"
+/** @since 0.1.0 */
+export * as Policy from "./Policy.js"

@@ -4,7 +4,7 @@
  * All methods are synchronous; timers are forked through the connection's
  * or the server's fiber set.
  */
-import { Behavior, Delay } from "@mqttest/behavior"
+import type { Policy } from "@mqttest/behavior"
 import type { Packet } from "@mqttest/codec"
 import { Message, RetainedStore, type Session, SubscriptionIndex, Topic } from "@mqttest/session"
 import { Duration, Effect } from "effect"
@@ -51,82 +51,19 @@ export class Broker {
   /** Wills waiting for their delay, by session: how to publish each now (its timer is `will/<client id>`). */
   private readonly pendingWills = new Map<Session.Session, () => void>()
   readonly startedAt: number
-  /** The behaviour options in force; `configure` replaces some of them. */
-  private behaviorConfig: Behavior.BehaviorConfig
-  private behaviorVersion = 0
 
   constructor(readonly deps: BrokerDeps) {
     this.startedAt = deps.now()
-    this.behaviorConfig = deps.config.behavior
   }
 
-  /** The behaviour of a connection, re-resolved when the config or its client id changed. */
-  behavior(conn: Connection): Behavior.Behavior {
-    if (
-      conn.behavior === undefined ||
-      conn.behaviorVersion !== this.behaviorVersion ||
-      conn.behaviorClientId !== conn.clientId
-    ) {
-      const previous = conn.behavior
-      conn.behavior = Behavior.resolve(this.behaviorConfig, conn.id, conn.clientId)
-      conn.behaviorVersion = this.behaviorVersion
-      conn.behaviorClientId = conn.clientId
-      conn.steppers.clear()
-      // A changed list of packet faults counts `nth` / `every` from the change.
-      if (previous !== undefined && previous.packetFaults !== conn.behavior.packetFaults) conn.faultCounts.clear()
-    }
-    return conn.behavior
-  }
-
-  /**
-   * A delay stepper of a connection's behaviour, kept between uses so the Nth
-   * occurrence gets the Nth delay; random delays are seeded per connection.
-   */
-  stepper(conn: Connection, purpose: string, delay: Delay.Delay): Delay.Stepper {
-    let stepper = conn.steppers.get(purpose)
-    if (stepper === undefined) {
-      stepper = this.newStepper(conn, purpose, delay)
-      conn.steppers.set(purpose, stepper)
-    }
-    return stepper
-  }
-
-  /** A fresh stepper (e.g. one per message for resends). Building it is synchronous. */
-  newStepper(conn: Connection, purpose: string, delay: Delay.Delay): Delay.Stepper {
-    const seed = `${this.behaviorConfig.seed ?? 0}/${conn.id}/${purpose}`
-    return Delay.stepper(delay, Delay.seededRandom(seed))
-  }
-
-  /**
-   * Changes behaviour options at runtime: new connections at once, live ones
-   * from their next packet; `null` unsets an option.
-   */
-  configure(update: Behavior.BehaviorConfig): void {
-    this.behaviorConfig = { ...this.behaviorConfig, ...update }
-    this.behaviorVersion++
-    this.deps.emit({ _tag: "BehaviorChanged", options: Object.keys(update) })
-  }
-
-  /** Restores the behaviour options the server started with. */
-  reset(): void {
-    const changed = Object.keys({ ...this.behaviorConfig, ...this.deps.config.behavior }).filter(
-      (key) =>
-        (this.behaviorConfig as Record<string, unknown>)[key] !==
-        (this.deps.config.behavior as Record<string, unknown>)[key]
-    )
-    this.behaviorConfig = this.deps.config.behavior
-    this.behaviorVersion++
-    this.deps.emit({ _tag: "BehaviorChanged", options: changed, reset: true })
-  }
-
-  /** Reports what a behaviour made the server do. */
-  fault(conn: Connection, fault: string, detail: string): void {
+  /** Reports what the test's policy made the server do. */
+  report(conn: Connection, injected: Policy.Injected): void {
     this.deps.emit({
       _tag: "FaultInjected",
       connection: conn.id,
       ...(conn.clientId !== undefined ? { clientId: conn.clientId } : {}),
-      fault,
-      detail
+      fault: injected.fault,
+      detail: injected.detail
     })
   }
 

@@ -3,10 +3,10 @@
  * packet handlers and the broker. Everything here is mutated synchronously
  * (no yields in between), so fibers never see half an update.
  */
-import type { Behavior, Delay } from "@mqttest/behavior"
+import type { Policy } from "@mqttest/behavior"
 import type { Packet } from "@mqttest/codec"
 import type { Session } from "@mqttest/session"
-import { Clock, type Effect, type Random } from "effect"
+import { Clock, type Effect } from "effect"
 import type { CloseReason, Counters } from "../ServerEvent.js"
 
 /** What the connection loop writes: a packet, a packet released by a fault (written as it is), or the end. */
@@ -86,24 +86,10 @@ export class Connection {
   requestProblemInformation = true
   /** Packet ids of QoS 1/2 PUBLISHes received on this connection, to spot resends. */
   readonly publishIds = new Set<number>()
-  /** This connection's behaviour, as last resolved (see Broker.behavior). */
-  behavior: Behavior.Behavior | undefined
-  behaviorVersion = -1
-  behaviorClientId: string | undefined
-  /** Delay steppers of this connection's behaviour, by purpose. */
-  readonly steppers = new Map<string, Delay.Stepper>()
   /** Packets held back while a delayed CONNACK waits; undefined when not holding. */
   held: Array<Packet.Packet> | undefined
   /** Set by the `maxPackets` behaviour: later packets are received but not handled. */
   stopHandling = false
-  /** Occurrences of each packet fault (by index) on this connection. */
-  readonly faultCounts = new Map<number, number>()
-  /** Packets held back by a `reorder` fault, by packet type. */
-  readonly reordered = new Map<string, Packet.Packet>()
-  /** Clock millis when a bandwidth-capped link is free again (shared by consecutive writes). */
-  linkFreeAt = 0
-  /** Seeded random source of this connection's faults. */
-  random: Random.Random | undefined
   /** A blackholed connection is neither read nor written any more. */
   blackholed = false
   readonly counters: { -readonly [K in keyof Counters]: number } = {
@@ -130,6 +116,8 @@ export class Connection {
     readonly remoteAddress: string,
     readonly remotePort: number,
     readonly io: ConnectionIO,
+    /** The test's policy for this connection (its behaviour, delays, faults: see @mqttest/behavior). */
+    readonly policy: Policy.ConnectionPolicy,
     now: number
   ) {
     this.lastReceived = now

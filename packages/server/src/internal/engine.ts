@@ -3,12 +3,14 @@
  * (socket bytes → parser → handler; outbox → encoder → socket).
  */
 
+import { Policy } from "@mqttest/behavior"
 import { Topic } from "@mqttest/session"
 import { Clock, Deferred, Duration, Effect, Exit, FiberMap, FiberSet, type Scope } from "effect"
 import * as Config from "../Config.js"
 import { CommandError, ConnectionNotFound, type ListenError } from "../ListenError.js"
 import type { ServerEvent, Stats, StopReason } from "../ServerEvent.js"
 import { Broker, type EventInput } from "./broker.js"
+import * as Decisions from "./decisions.js"
 import * as Dumper from "./dumper.js"
 import * as EventHub from "./events.js"
 import { listen, listenMemory } from "./listener.js"
@@ -50,6 +52,7 @@ export const make = (
       dumper?.write(event)
     }
 
+    const policy = Policy.makeUnsafe(config.behavior)
     const forkServer = yield* FiberSet.makeRuntime<never>()
     const runTimer = yield* FiberMap.makeRuntime<never, string>()
     const broker: Broker = new Broker({
@@ -65,6 +68,7 @@ export const make = (
     const forkConnection = yield* FiberSet.makeRuntime<never>()
     const handle = makeHandler({
       broker,
+      policy,
       now,
       emit,
       accepting: () => state === "running",
@@ -112,7 +116,10 @@ export const make = (
         })
         if (options?.keep !== true) {
           for (const conn of broker.connections.values()) {
-            broker.fault(conn, "offline", options?.reset === true ? "connection reset" : "connection closed")
+            broker.report(conn, {
+              fault: "offline",
+              detail: options?.reset === true ? "connection reset" : "connection closed"
+            })
             conn.closing ??= "Offline"
             if (options?.reset === true) conn.io.reset()
             else conn.io.destroy()
@@ -248,18 +255,18 @@ export const make = (
           if (target !== "all" && targets.length === 0)
             return Effect.fail(new ConnectionNotFound({ connection: target }))
           const apply = () => {
-            for (const conn of targets) {
-              if (conn.blackholed || conn.closing !== undefined) continue
-              conn.blackholed = true
-              broker.fault(conn, "blackhole", "no more reading or writing; the socket stays open")
-            }
+            for (const conn of targets) Decisions.blackhole(broker, conn)
           }
           if (options?.after === undefined) return Effect.sync(apply)
           forkServer(Effect.sleep(Duration.millis(options.after)).pipe(Effect.andThen(Effect.sync(apply))))
           return Effect.void
         }),
-      configure: (update) => Effect.map(Config.decodeBehavior(update), (decoded) => broker.configure(decoded)),
-      reset: Effect.sync(() => broker.reset()),
+      configure: (update) =>
+        Config.decodeBehavior(update).pipe(
+          Effect.flatMap(policy.configure),
+          Effect.map((options) => emit({ _tag: "BehaviorChanged", options }))
+        ),
+      reset: Effect.map(policy.reset, (options) => emit({ _tag: "BehaviorChanged", options, reset: true })),
       stop,
       stats: Effect.sync(() => broker.stats()),
       finished: Deferred.await(finished)

@@ -5,21 +5,24 @@
  */
 
 import * as NodeSocket from "@effect/platform-node-shared/NodeSocket"
+import type { Policy } from "@mqttest/behavior"
 import { type CodecError, Encoder, type Packet, Parser } from "@mqttest/codec"
 import { Cause, Clock, Deferred, Duration, Effect, Exit, FiberMap, FiberSet, Latch, Queue } from "effect"
 import type * as Socket from "effect/socket/Socket"
 import type { CloseReason } from "../ServerEvent.js"
-import * as Behaviors from "./behaviors.js"
 import type { Broker, EventInput } from "./broker.js"
 import { CLOSE, Connection, type Outgoing, STALL_MS } from "./connection.js"
-import * as Faults from "./faults.js"
+import * as Decisions from "./decisions.js"
 import { dispatch } from "./handlers/index.js"
+import * as Impairments from "./impairments.js"
 import { prepare } from "./outgoing.js"
 import * as Routing from "./routing.js"
 import * as Transport from "./transport.js"
 
 export interface LoopDeps {
   readonly broker: Broker
+  /** The test's policy: each connection asks it for its own. */
+  readonly policy: Policy.Shape
   readonly now: () => number
   readonly emit: (event: EventInput) => void
   /** False once the server is stopping: a connection accepted then is closed at once. */
@@ -94,8 +97,9 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.E
         Effect.catchCause(effect, (cause) =>
           Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.sync(() => internalError(conn, cause))
         )
+      const id = nextConnection++
       const conn = new Connection(
-        nextConnection++,
+        id,
         link.remoteAddress,
         link.remotePort,
         {
@@ -115,6 +119,7 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.E
           destroy: () => void net.destroy(),
           reset: link.reset
         },
+        deps.policy.connection(id),
         now()
       )
       broker.accept(conn)
@@ -168,14 +173,17 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.E
       const writeLoop = Effect.gen(function* () {
         while (true) {
           let items: Array<Outgoing> = yield* Queue.takeAll(outbox)
-          const coalesce = broker.behavior(conn).network?.coalesce
+          const coalesce = conn.policy.behavior.network?.coalesce
           if (coalesce !== undefined && coalesce > 0 && !items.includes(CLOSE)) {
             // Coalescing: wait, then write everything queued meanwhile in one go.
             yield* Effect.sleep(Duration.millis(coalesce))
             if (Queue.sizeUnsafe(outbox) > 0) items = [...items, ...(yield* Queue.takeAll(outbox))]
           }
           if (coalesce !== undefined && coalesce > 0 && items.length > 1) {
-            broker.fault(conn, "network.coalesce", `${items.length} packets gathered into one write`)
+            broker.report(conn, {
+              fault: "network.coalesce",
+              detail: `${items.length} packets gathered into one write`
+            })
           }
           const chunks: Array<Uint8Array> = []
           const sent: Array<Packet.Packet> = []
@@ -190,7 +198,7 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.E
           for (const item of items) {
             // Packets a reorder fault still holds go out before the connection ends: none is lost.
             if ((item === CLOSE || item._tag === "Disconnect") && !conn.blackholed) {
-              for (const held of Faults.releaseHeld(conn)) encode(held)
+              for (const held of Impairments.releaseHeld(conn)) encode(held)
             }
             if (item === CLOSE) {
               close = true
@@ -202,7 +210,7 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.E
               encode(item.packet)
               continue
             }
-            for (const packet of Faults.applyPacketFaults(
+            for (const packet of Impairments.applyPacketFaults(
               broker,
               conn,
               prepare(conn, item, config.assignTopicAliases)
@@ -213,7 +221,7 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.E
           if (chunks.length > 0) {
             // What a client gets an acknowledgement for is in the dump before the acknowledgement leaves.
             if (sent.some(acknowledges)) yield* deps.dumped
-            yield* Faults.writeImpaired(broker, conn, writer, chunks as [Uint8Array, ...Array<Uint8Array>])
+            yield* Impairments.writeImpaired(broker, conn, writer, chunks as [Uint8Array, ...Array<Uint8Array>])
             lastWrite = liveClock.currentTimeMillisUnsafe()
           }
           // The socket took the batch: the outbox has room again, and a stopped reader may read on.
@@ -231,16 +239,16 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.E
               packet
             })
             // A configured blackhole counts from the CONNACK the client got.
-            if (packet._tag === "Connack" && packet.reasonCode === 0) Behaviors.armBlackhole(broker, conn)
+            if (packet._tag === "Connack" && packet.reasonCode === 0) Decisions.armBlackhole(broker, conn)
           }
           if (close) {
             // RST instead of FIN, when the test asks for it: after a grace period from the last write
             // (real time), so the client has read what came before and sees the reset itself.
-            if (broker.behavior(conn).network?.close === "rst") {
+            if (conn.policy.behavior.network?.close === "rst") {
               const wait = lastWrite + RST_GRACE_MS - liveClock.currentTimeMillisUnsafe()
               if (wait > 0)
                 yield* Effect.sleep(Duration.millis(wait)).pipe(Effect.provideService(Clock.Clock, liveClock))
-              broker.fault(conn, "network.close", "connection closed with a TCP RST")
+              broker.report(conn, { fault: "network.close", detail: "connection closed with a TCP RST" })
               link.reset()
             }
             return
@@ -271,7 +279,7 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.E
         )
       )
 
-      Behaviors.startMaxTime(broker, conn)
+      Decisions.startMaxTime(broker, conn)
 
       const parser = Parser.make({ maxPacketSize: config.maxPacketSize })
       const reader = yield* socket.reader
@@ -286,7 +294,7 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.E
             conn.counters.bytesIn += read.length
             // A blackholed connection reads on (to notice the client leaving) but handles nothing.
             if (conn.blackholed) continue
-            const paced = Faults.readPieces(broker, conn, read)
+            const paced = Impairments.readPieces(broker, conn, read)
             for (const bytes of paced.pieces) {
               if (paced.paced) yield* paced.wait(bytes)
               const parsed = parser.push(bytes)
@@ -311,7 +319,7 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.E
                 })
                 if (conn.stopHandling) continue
                 dispatch(broker, conn, packet)
-                Behaviors.countPacket(broker, conn)
+                Decisions.countPacket(broker, conn)
               }
               if (parsed.error !== undefined && !conn.stopHandling) codecViolation(conn, parsed.error)
               if (conn.closing !== undefined) break

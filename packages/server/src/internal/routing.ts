@@ -4,7 +4,7 @@
  */
 import type { Packet } from "@mqttest/codec"
 import { Message, type Session, type SubscriptionIndex } from "@mqttest/session"
-import { Duration, Effect } from "effect"
+import { Effect } from "effect"
 import type { Broker } from "./broker.js"
 import { type Connection, outboxFull, stalled } from "./connection.js"
 
@@ -172,7 +172,7 @@ export const transmit = (
   const publish: Packet.Publish = { ...base, packetId }
   session.outbound.set(packetId, { packetId, publish, state: message.qos === 1 ? "puback" : "pubrec" })
   conn.send(publish)
-  armResend(broker, conn, session, packetId)
+  armResend(conn, session, packetId)
 }
 
 /** Sends queued messages while the client's receive maximum allows. */
@@ -187,26 +187,20 @@ export const drainQueue = (broker: Broker, conn: Connection, session: Session.Se
 }
 
 /** Resends everything in flight after a session resumes, DUP set [MQTT-4.4.0-1]. */
-export const resumeInflight = (broker: Broker, conn: Connection, session: Session.Session): void => {
+export const resumeInflight = (conn: Connection, session: Session.Session): void => {
   for (const entry of session.outbound.values()) {
     conn.send(
       entry.state === "pubcomp" ? { _tag: "Pubrel", packetId: entry.packetId } : { ...entry.publish, dup: true }
     )
-    armResend(broker, conn, session, entry.packetId)
+    armResend(conn, session, entry.packetId)
   }
 }
 
 /** Starts (or restarts) the ack timeout of a message in flight. */
-export const armResend = (broker: Broker, conn: Connection, session: Session.Session, packetId: number): void => {
+export const armResend = (conn: Connection, session: Session.Session, packetId: number): void => {
   // Ack timeouts: MQTT 3 resends after 5 s by default; MQTT 5 forbids resending on a live connection.
-  const timeouts = broker.behavior(conn).ackTimeouts
-  const timeout = conn.level === 5 ? (timeouts?.mqtt5 ?? null) : timeouts?.mqtt3 === undefined ? 5000 : timeouts.mqtt3
-  if (timeout === null) return conn.io.cancelTimer(`resend/${packetId}`)
-  // A plain number (the default) needs no schedule: this runs for every QoS 1/2 message sent.
-  const next: Effect.Effect<Duration.Duration | undefined> =
-    typeof timeout === "number"
-      ? Effect.succeed(Duration.millis(timeout))
-      : broker.newStepper(conn, `resend/${packetId}`, timeout).next
+  const delays = conn.policy.resendDelays(conn.level, packetId)
+  if (delays === undefined) return conn.io.cancelTimer(`resend/${packetId}`)
   const resend = Effect.sync(() => {
     const entry = session.outbound.get(packetId)
     if (entry === undefined || conn.closing !== undefined) return false
@@ -216,7 +210,7 @@ export const armResend = (broker: Broker, conn: Connection, session: Session.Ses
     conn.send(entry.state === "pubcomp" ? { _tag: "Pubrel", packetId } : { ...entry.publish, dup: true })
     return true
   })
-  const loop: Effect.Effect<void> = Effect.flatMap(next, (delay) =>
+  const loop: Effect.Effect<void> = Effect.flatMap(delays.next, (delay) =>
     delay === undefined
       ? Effect.void
       : Effect.sleep(delay).pipe(

@@ -3,14 +3,13 @@
  * takeover and resumption, CONNACK, keep alive.
  */
 
-import { Delay, type Fault } from "@mqttest/behavior"
 import type { Packet } from "@mqttest/codec"
 import { ReasonCode } from "@mqttest/codec"
-import { PacketId, Session } from "@mqttest/session"
+import { Session } from "@mqttest/session"
 import { Duration, Effect } from "effect"
-import * as Behaviors from "../behaviors.js"
 import type { Broker } from "../broker.js"
 import type { Connection } from "../connection.js"
+import * as Decisions from "../decisions.js"
 import * as Routing from "../routing.js"
 
 const NEVER_EXPIRES = 0xffffffff
@@ -20,22 +19,6 @@ const conservativeId = /^[0-9a-zA-Z]{1,23}$/
 const refuse = (broker: Broker, conn: Connection, v3Code: number, v5Code: number) => {
   conn.send({ _tag: "Connack", sessionPresent: false, reasonCode: conn.level === 5 ? v5Code : v3Code })
   broker.close(conn, "ConnectRefused")
-}
-
-/** The packet id allocator a behaviour asks for. */
-const packetIdAllocator = (broker: Broker, conn: Connection, spec: Fault.PacketIds): PacketId.PacketIdAllocator => {
-  switch (spec.strategy) {
-    case "sequential":
-      return PacketId.sequential(spec.start)
-    case "random": {
-      const random = Delay.seededRandom(`${broker.config.behavior.seed ?? 0}/${conn.id}/packetIds`)
-      return PacketId.random(() => random.nextDoubleUnsafe())
-    }
-    case "lowestFree":
-      return PacketId.lowestFree()
-    case "reuse":
-      return PacketId.reuse()
-  }
 }
 
 /**
@@ -141,8 +124,12 @@ export const handleConnect = (broker: Broker, conn: Connection, packet: Packet.C
   warnObsoleteIdioms(broker, conn, packet)
   // From here on the client id is known, so behaviour rules matched by client id apply.
   conn.clientId = clientId
-  const refusedWith = Behaviors.refusedConnect(broker, conn, packet, clientId)
-  if (refusedWith !== undefined) return refuse(broker, conn, refusedWith, refusedWith)
+  conn.policy.identify(clientId)
+  const refused = conn.policy.refuseConnect(packet, clientId)
+  if (refused !== undefined) {
+    broker.report(conn, refused.injected)
+    return refuse(broker, conn, refused.reasonCode, refused.reasonCode)
+  }
   if (level === 4 && packet.password !== undefined && packet.username === undefined) {
     conn.send({ _tag: "Connack", sessionPresent: false, reasonCode: ReasonCode.V3Connack.BadUserNameOrPassword })
     return broker.violation(conn, "password without a user name", "MQTT-3.1.2-22")
@@ -192,14 +179,13 @@ export const handleConnect = (broker: Broker, conn: Connection, packet: Packet.C
     session.expiryInterval = expiry
   }
 
-  const behavior = broker.behavior(conn)
-  session.expiryOverride = behavior.sessionExpiry
-  if (behavior.sessionExpiry !== undefined) {
-    broker.fault(conn, "sessionExpiry", `session kept ${behavior.sessionExpiry} ms after the connection closes`)
-  }
-  if (behavior.packetIds !== undefined) {
-    session.packetIds = packetIdAllocator(broker, conn, behavior.packetIds)
-    broker.fault(conn, "packetIds", `packet ids of server publishes: ${behavior.packetIds.strategy}`)
+  const imposed = conn.policy.sessionExpiry()
+  session.expiryOverride = imposed?.millis
+  if (imposed !== undefined) broker.report(conn, imposed.injected)
+  const packetIds = conn.policy.packetIds()
+  if (packetIds !== undefined) {
+    session.packetIds = packetIds.allocator
+    broker.report(conn, packetIds.injected)
   }
   conn.session = session
   conn.will = packet.will
@@ -221,9 +207,9 @@ export const handleConnect = (broker: Broker, conn: Connection, packet: Packet.C
   }
   broker.clients.set(clientId, conn)
   conn.connected = true
-  Behaviors.holdForConnack(broker, conn)
+  Decisions.holdForConnack(broker, conn)
   // Rules may set another maxTime now that the client id is known.
-  Behaviors.startMaxTime(broker, conn)
+  Decisions.startMaxTime(broker, conn)
   conn.send({
     _tag: "Connack",
     sessionPresent,
@@ -231,6 +217,6 @@ export const handleConnect = (broker: Broker, conn: Connection, packet: Packet.C
     ...(properties !== undefined ? { properties } : {})
   })
   if (conn.keepAlive > 0) conn.io.timer("keepAlive", keepAlive(broker, conn))
-  Routing.resumeInflight(broker, conn, session)
+  Routing.resumeInflight(conn, session)
   Routing.drainQueue(broker, conn, session)
 }

@@ -5,9 +5,9 @@
 import type { Packet } from "@mqttest/codec"
 import { ReasonCode } from "@mqttest/codec"
 import { Message, Topic } from "@mqttest/session"
-import * as Behaviors from "../behaviors.js"
 import type { Broker } from "../broker.js"
 import type { Connection } from "../connection.js"
+import * as Decisions from "../decisions.js"
 import * as Routing from "../routing.js"
 
 /** Resolves an MQTT 5 topic alias [MQTT-3.3.2-8] … [MQTT-3.3.2-12]; undefined after a violation. */
@@ -112,7 +112,7 @@ export const handlePublish = (broker: Broker, conn: Connection, packet: Packet.P
     receivedAt: broker.deps.now()
   }
   // A refused publish is not routed: MQTT 5 says so in its acknowledgement, MQTT 3 drops it silently.
-  const refused = Behaviors.refusal(broker, conn, "refusePublish", topic)
+  const refused = Decisions.refusal(broker, conn, "refusePublish", topic)
   const route = () => (refused === undefined ? Routing.publish(broker, message) : 1)
   // MQTT 5 acknowledgements say when nobody was subscribed, or why the publish was refused.
   const ackCode = (delivered: number) =>
@@ -126,7 +126,7 @@ export const handlePublish = (broker: Broker, conn: Connection, packet: Packet.P
       route()
       return
     case 1:
-      Behaviors.sendAck(broker, conn, { _tag: "Puback", packetId, ...ackCode(route()) })
+      Decisions.sendAck(broker, conn, { _tag: "Puback", packetId, ...ackCode(route()) })
       return
     case 2: {
       // A PUBLISH whose id is still unreleased is a redelivery: acknowledge it, do not route it again.
@@ -136,7 +136,7 @@ export const handlePublish = (broker: Broker, conn: Connection, packet: Packet.P
         if (!(v5 && refused !== undefined)) session.inboundQoS2.add(packetId)
         delivered = route()
       }
-      Behaviors.sendAck(broker, conn, { _tag: "Pubrec", packetId, ...ackCode(delivered) })
+      Decisions.sendAck(broker, conn, { _tag: "Pubrec", packetId, ...ackCode(delivered) })
       return
     }
   }
@@ -145,7 +145,7 @@ export const handlePublish = (broker: Broker, conn: Connection, packet: Packet.P
 export const handlePubrel = (broker: Broker, conn: Connection, packet: Packet.Pubrel): void => {
   const known = conn.session!.inboundQoS2.delete(packet.packetId)
   if (!known) broker.warn(conn, `PUBREL for packet id ${packet.packetId}, which is not awaiting release`)
-  Behaviors.sendAck(broker, conn, {
+  Decisions.sendAck(broker, conn, {
     _tag: "Pubcomp",
     packetId: packet.packetId,
     ...(!known && conn.level === 5 ? { reasonCode: ReasonCode.V5.PacketIdentifierNotFound } : {})
@@ -176,7 +176,7 @@ export const handlePubrec = (broker: Broker, conn: Connection, packet: Packet.Pu
   if ((packet.reasonCode ?? 0) >= 0x80) return Routing.completeOutbound(broker, conn, session, packet.packetId)
   entry.state = "pubcomp"
   conn.send({ _tag: "Pubrel", packetId: packet.packetId })
-  Routing.armResend(broker, conn, session, packet.packetId)
+  Routing.armResend(conn, session, packet.packetId)
 }
 
 export const handlePubcomp = (broker: Broker, conn: Connection, packet: Packet.Pubcomp): void => {

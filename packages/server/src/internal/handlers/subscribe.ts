@@ -4,9 +4,9 @@
 import type { Packet } from "@mqttest/codec"
 import { ReasonCode } from "@mqttest/codec"
 import { type SubscriptionIndex, Topic } from "@mqttest/session"
-import * as Behaviors from "../behaviors.js"
 import type { Broker } from "../broker.js"
 import type { Connection } from "../connection.js"
+import * as Decisions from "../decisions.js"
 import * as Routing from "../routing.js"
 
 export const handleSubscribe = (broker: Broker, conn: Connection, packet: Packet.Subscribe): void => {
@@ -44,7 +44,7 @@ export const handleSubscribe = (broker: Broker, conn: Connection, packet: Packet
       refuse(ReasonCode.V5.SharedSubscriptionsNotSupported, `shared subscriptions are not supported: ${parsed.filter}`)
       continue
     }
-    const refused = Behaviors.refusal(broker, conn, "refuseSubscribe", s.topicFilter)
+    const refused = Decisions.refusal(broker, conn, "refuseSubscribe", s.topicFilter)
     if (refused !== undefined) {
       reasonCodes.push(v5 ? refused : ReasonCode.V3SubackFailure)
       problems.push(`subscription to ${parsed.filter} refused`)
@@ -70,7 +70,7 @@ export const handleSubscribe = (broker: Broker, conn: Connection, packet: Packet
     reasonCodes.push(subscription.qos)
     retained.push([parsed, subscription, existed])
   }
-  Behaviors.sendAck(broker, conn, {
+  Decisions.sendAck(broker, conn, {
     _tag: "Suback",
     packetId: packet.packetId,
     reasonCodes,
@@ -95,7 +95,7 @@ export const handleUnsubscribe = (broker: Broker, conn: Connection, packet: Pack
       reasonCodes.push(ReasonCode.V5.TopicFilterInvalid)
       continue
     }
-    const refused = Behaviors.refusal(broker, conn, "refuseUnsubscribe", filter)
+    const refused = Decisions.refusal(broker, conn, "refuseUnsubscribe", filter)
     if (refused !== undefined) {
       // The subscription stays; only MQTT 5 can say so.
       reasonCodes.push(refused)
@@ -105,7 +105,7 @@ export const handleUnsubscribe = (broker: Broker, conn: Connection, packet: Pack
     if (existed) broker.index.remove(parsed, session.clientId)
     reasonCodes.push(existed ? ReasonCode.V5.Success : ReasonCode.V5.NoSubscriptionExisted)
   }
-  Behaviors.sendAck(broker, conn, {
+  Decisions.sendAck(broker, conn, {
     _tag: "Unsuback",
     packetId: packet.packetId,
     reasonCodes: conn.level === 5 ? reasonCodes : []
