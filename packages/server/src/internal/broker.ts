@@ -6,8 +6,7 @@
  */
 import type { Policy } from "@mqttest/behavior"
 import type { Packet } from "@mqttest/codec"
-import { Message, RetainedStore, type Session, SubscriptionIndex, Topic } from "@mqttest/session"
-import { Duration, Effect } from "effect"
+import { Message, type SessionStore } from "@mqttest/session"
 import type * as Config from "../Config.js"
 import type { CloseReason, ConnectionStats, ServerEvent, Stats } from "../ServerEvent.js"
 import { CLOSE, type Connection } from "./connection.js"
@@ -19,21 +18,16 @@ export interface BrokerDeps {
   readonly config: Config.Resolved
   readonly now: () => number
   readonly emit: (event: EventInput) => void
+  /** The sessions, subscriptions and retained messages (see @mqttest/session). */
+  readonly store: SessionStore.Shape
   /** Routes an application message to its subscribers (see routing.ts): how a will goes out. */
   readonly route: (message: Message.Message) => void
-  /** Runs the server's timer `key` (a session's expiry, a delayed will); one already under that key is interrupted. */
-  readonly timer: (key: string, effect: Effect.Effect<void>) => void
 }
-
-const NEVER_EXPIRES = 0xffffffff
 
 export class Broker {
   readonly connections = new Map<number, Connection>()
   /** Connected clients by client id. */
   readonly clients = new Map<string, Connection>()
-  readonly sessions = new Map<string, Session.Session>()
-  readonly index = new SubscriptionIndex.SubscriptionIndex()
-  readonly retained = new RetainedStore.RetainedStore()
   /** Connections accepted so far. */
   private accepted = 0
   /** Stats of the most recently closed connections (`connectionHistory` of them), oldest first. */
@@ -47,9 +41,6 @@ export class Broker {
     messagesDropped: 0
   }
   private generated = 0
-  readonly shareCursor = new Map<string, number>()
-  /** Wills waiting for their delay, by session: how to publish each now (its timer is `will/<client id>`). */
-  private readonly pendingWills = new Map<Session.Session, () => void>()
   readonly startedAt: number
 
   constructor(readonly deps: BrokerDeps) {
@@ -75,7 +66,7 @@ export class Broker {
   generateClientId(): string {
     let id: string
     do id = `mqttest-${++this.generated}`
-    while (this.clients.has(id) || this.sessions.has(id))
+    while (this.clients.has(id) || this.deps.store.get(id) !== undefined)
     return id
   }
 
@@ -151,11 +142,15 @@ export class Broker {
       for (const key of counterKeys) this.forgotten[key] += oldest[key]
     }
     const owner = conn.clientId !== undefined && this.clients.get(conn.clientId) === conn
+    const session = conn.session
+    let delayedWill: SessionStore.DelayedWill | undefined
     if (conn.connected && conn.will !== undefined && reason !== "ClientDisconnect") {
-      const delay = conn.level === 5 ? (conn.will.properties?.willDelayInterval ?? 0) : 0
-      const session = conn.session
+      const will = conn.will
+      const delay = conn.level === 5 ? (will.properties?.willDelayInterval ?? 0) : 0
       if (delay > 0 && owner && session !== undefined && (session.expiryOverride ?? session.expiryInterval) > 0) {
-        this.delayWill(session, conn.will, delay)
+        // MQTT 5 Will Delay Interval: the store publishes it when the delay has passed or the session ends,
+        // unless the client resumes the session first [MQTT-3.1.3-9].
+        delayedWill = { delay, publish: () => this.publishWillMessage(will, session.clientId) }
         conn.will = undefined
       } else {
         this.publishWill(conn)
@@ -163,8 +158,7 @@ export class Broker {
     }
     if (owner) {
       this.clients.delete(conn.clientId!)
-      const session = conn.session
-      if (session !== undefined) this.sessionOffline(session)
+      if (session !== undefined) this.deps.store.offline(session, delayedWill)
     }
     this.deps.emit({
       _tag: "ConnectionClosed",
@@ -194,73 +188,6 @@ export class Broker {
       publisher: clientId,
       receivedAt: this.deps.now()
     })
-  }
-
-  /**
-   * MQTT 5 Will Delay Interval: the will goes out when the delay has passed or
-   * the session ends, whichever comes first, unless the client resumes the
-   * session before [MQTT-3.1.3-9].
-   */
-  private delayWill(session: Session.Session, will: Packet.Will, seconds: number): void {
-    const publish = () => {
-      this.pendingWills.delete(session)
-      this.publishWillMessage(will, session.clientId)
-    }
-    this.pendingWills.set(session, publish)
-    this.deps.timer(
-      `will/${session.clientId}`,
-      Effect.sleep(Duration.seconds(seconds)).pipe(
-        Effect.andThen(
-          Effect.sync(() => {
-            if (this.pendingWills.get(session) === publish) publish()
-          })
-        )
-      )
-    )
-  }
-
-  /** A session's client went away: end the session or keep it for its expiry interval. */
-  private sessionOffline(session: Session.Session): void {
-    const expiry =
-      session.expiryOverride ?? (session.expiryInterval === NEVER_EXPIRES ? undefined : session.expiryInterval * 1000)
-    if (expiry === 0) {
-      this.discardSession(session)
-    } else if (expiry !== undefined) {
-      this.deps.timer(
-        `expiry/${session.clientId}`,
-        Effect.sleep(Duration.millis(expiry)).pipe(
-          Effect.andThen(
-            Effect.sync(() => {
-              if (this.sessions.get(session.clientId) === session && !this.clients.has(session.clientId)) {
-                this.discardSession(session)
-              }
-            })
-          )
-        )
-      )
-    }
-  }
-
-  /** A client resumed its session: stop the session's expiry and drop a will still waiting for its delay. */
-  sessionOnline(session: Session.Session): void {
-    this.deps.timer(`expiry/${session.clientId}`, Effect.void)
-    if (this.pendingWills.get(session) !== undefined) {
-      this.pendingWills.delete(session)
-      this.deps.timer(`will/${session.clientId}`, Effect.void)
-    }
-  }
-
-  /** Removes a session and its subscriptions. */
-  discardSession(session: Session.Session): void {
-    // A will still waiting for its delay goes out now: its session ends [MQTT-3.1.3-9].
-    this.pendingWills.get(session)?.()
-    this.sessionOnline(session)
-    if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId)
-    for (const subscription of session.subscriptions.values()) {
-      const parsed = Topic.parseFilter(subscription.topicFilter, 5)
-      if (!Topic.isProblem(parsed)) this.index.remove(parsed, session.clientId)
-    }
-    session.subscriptions.clear()
   }
 
   // ------------------------------------------------------------------ stats

@@ -4,8 +4,8 @@
  */
 
 import { Policy } from "@mqttest/behavior"
-import { Topic } from "@mqttest/session"
-import { Clock, Deferred, Duration, Effect, Exit, FiberMap, FiberSet, type Scope } from "effect"
+import { SessionStore, Topic } from "@mqttest/session"
+import { Clock, Deferred, Duration, Effect, Exit, FiberSet, type Scope } from "effect"
 import * as Config from "../Config.js"
 import { CommandError, ConnectionNotFound, type ListenError } from "../ListenError.js"
 import type { ServerEvent, Stats, StopReason } from "../ServerEvent.js"
@@ -54,13 +54,13 @@ export const make = (
 
     const policy = Policy.makeUnsafe(config.behavior)
     const forkServer = yield* FiberSet.makeRuntime<never>()
-    const runTimer = yield* FiberMap.makeRuntime<never, string>()
+    const store = yield* SessionStore.makeMemory
     const broker: Broker = new Broker({
       config,
       now,
       emit,
-      route: (message) => void Routing.publish(broker, message),
-      timer: (key, effect) => void runTimer(key, effect)
+      store,
+      route: (message) => void Routing.publish(broker, message)
     })
 
     // ----------------------------------------------------------- listener

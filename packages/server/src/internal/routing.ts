@@ -3,7 +3,7 @@
  * reaches each client (now, or queued; tracked and resent when QoS > 0).
  */
 import type { Packet } from "@mqttest/codec"
-import { Message, type Session, type SubscriptionIndex } from "@mqttest/session"
+import { Message, type Session } from "@mqttest/session"
 import { Effect } from "effect"
 import type { Broker } from "./broker.js"
 import { type Connection, outboxFull, stalled } from "./connection.js"
@@ -13,34 +13,13 @@ import { type Connection, outboxFull, stalled } from "./connection.js"
  * if retained. Returns the number of subscribers it went to.
  */
 export const publish = (broker: Broker, message: Message.Message): number => {
-  if (message.retain) broker.retained.set(message)
-  const targets = new Map<string, { qos: Packet.QoS; ids: Array<number>; retain: boolean }>()
-  const shared = new Map<string, Array<SubscriptionIndex.Subscription>>()
-  for (const s of broker.index.match(message.topic)) {
-    if (s.shareGroup !== undefined) {
-      const key = `${s.shareGroup}\u0000${s.topicFilter}`
-      const members = shared.get(key)
-      if (members === undefined) shared.set(key, [s])
-      else members.push(s)
-      continue
-    }
-    // No Local: not back to the publisher [MQTT-3.8.3-3].
-    if (s.noLocal && s.clientId === message.publisher) continue
-    addTarget(targets, s, message.retain && s.retainAsPublished)
+  const store = broker.deps.store
+  if (message.retain) store.retain(message)
+  const deliveries = store.route(message)
+  for (const delivery of deliveries) {
+    deliver(broker, delivery.session, message, delivery.qos, delivery.retain, delivery.subscriptionIds)
   }
-  for (const [key, members] of shared) {
-    // One member of the group receives it, in turn.
-    const cursor = broker.shareCursor.get(key) ?? 0
-    broker.shareCursor.set(key, cursor + 1)
-    addTarget(targets, members[cursor % members.length]!, false)
-  }
-  for (const [clientId, target] of targets) {
-    const session = broker.sessions.get(clientId)
-    if (session === undefined) continue
-    const qos = Math.min(message.qos, target.qos) as Packet.QoS
-    deliver(broker, session, message, qos, target.retain, target.ids)
-  }
-  return targets.size
+  return deliveries.length
 }
 
 /** Sends the retained messages matching a new subscription [MQTT-3.3.1-6]. */
@@ -51,7 +30,7 @@ export const sendRetained = (
   grantedQoS: Packet.QoS,
   id?: number
 ): void => {
-  for (const message of broker.retained.match(levels)) {
+  for (const message of broker.deps.store.retained(levels)) {
     const qos = Math.min(message.qos, grantedQoS) as Packet.QoS
     deliver(broker, session, message, qos, true, id === undefined ? [] : [id])
   }
@@ -231,24 +210,4 @@ export const completeOutbound = (
   session.outbound.delete(packetId)
   conn.io.cancelTimer(`resend/${packetId}`)
   drainQueue(broker, conn, session)
-}
-
-const addTarget = (
-  targets: Map<string, { qos: Packet.QoS; ids: Array<number>; retain: boolean }>,
-  s: SubscriptionIndex.Subscription,
-  retain: boolean
-) => {
-  const target = targets.get(s.clientId)
-  if (target === undefined) {
-    targets.set(s.clientId, {
-      qos: s.qos,
-      ids: s.subscriptionIdentifier === undefined ? [] : [s.subscriptionIdentifier],
-      retain
-    })
-    return
-  }
-  // Overlapping subscriptions: one delivery at the highest granted QoS, with every identifier.
-  if (s.qos > target.qos) target.qos = s.qos
-  if (s.subscriptionIdentifier !== undefined) target.ids.push(s.subscriptionIdentifier)
-  target.retain ||= retain
 }

@@ -5,7 +5,6 @@
 
 import type { Packet } from "@mqttest/codec"
 import { ReasonCode } from "@mqttest/codec"
-import { Session } from "@mqttest/session"
 import { Duration, Effect } from "effect"
 import type { Broker } from "../broker.js"
 import type { Connection } from "../connection.js"
@@ -165,19 +164,11 @@ export const handleConnect = (broker: Broker, conn: Connection, packet: Packet.C
   }
 
   const expiry = level === 5 ? (packet.properties?.sessionExpiryInterval ?? 0) : packet.clean ? 0 : NEVER_EXPIRES
-  let session = broker.sessions.get(clientId)
-  if (session !== undefined && packet.clean) {
-    broker.discardSession(session)
-    session = undefined
-  }
-  const sessionPresent = session !== undefined
-  if (session === undefined) {
-    session = new Session.Session(clientId, expiry, broker.config.maxQueuedMessages)
-    broker.sessions.set(clientId, session)
-  } else {
-    broker.sessionOnline(session)
-    session.expiryInterval = expiry
-  }
+  const { session, present: sessionPresent } = broker.deps.store.open(clientId, {
+    clean: packet.clean,
+    expiryInterval: expiry,
+    maxQueued: broker.config.maxQueuedMessages
+  })
 
   const imposed = conn.policy.sessionExpiry()
   session.expiryOverride = imposed?.millis

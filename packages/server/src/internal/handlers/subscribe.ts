@@ -64,9 +64,7 @@ export const handleSubscribe = (broker: Broker, conn: Connection, packet: Packet
       retainHandling: s.retainHandling ?? 0,
       subscriptionIdentifier
     }
-    const existed = session.subscriptions.has(parsed.filter)
-    session.subscriptions.set(parsed.filter, subscription)
-    broker.index.add(parsed, subscription)
+    const existed = broker.deps.store.subscribe(session, parsed, subscription)
     reasonCodes.push(subscription.qos)
     retained.push([parsed, subscription, existed])
   }
@@ -101,8 +99,7 @@ export const handleUnsubscribe = (broker: Broker, conn: Connection, packet: Pack
       reasonCodes.push(refused)
       continue
     }
-    const existed = session.subscriptions.delete(parsed.filter)
-    if (existed) broker.index.remove(parsed, session.clientId)
+    const existed = broker.deps.store.unsubscribe(session, parsed)
     reasonCodes.push(existed ? ReasonCode.V5.Success : ReasonCode.V5.NoSubscriptionExisted)
   }
   Decisions.sendAck(broker, conn, {
