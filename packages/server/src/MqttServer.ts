@@ -5,11 +5,14 @@
  *
  * @since 0.1.0
  */
+import { Policy } from "@mqttest/behavior"
+import { SessionStore } from "@mqttest/session"
 import { Clock, Context, Duration, Effect, type Config as EffectConfig, Layer, type Scope, Stream } from "effect"
-import type * as Config from "./Config.js"
+import * as Config from "./Config.js"
 import * as Engine from "./internal/engine.js"
 import type * as Shape from "./internal/shape.js"
 import { type ListenError, WaitForTimeout } from "./ListenError.js"
+import * as Listener from "./Listener.js"
 import * as ServerEvent from "./ServerEvent.js"
 
 /**
@@ -35,12 +38,16 @@ export type WaitForOptions = Shape.WaitForOptions
  */
 export class MqttServer extends Context.Service<MqttServer, Shape.Shape>()("@mqttest/server/MqttServer") {}
 /**
- * Starts a server in the current scope.
- * @since 0.1.0
+ * A server with a decoded config, built on the `Policy`, `SessionStore` and
+ * `Listener` services in the context (see `layerServer`).
  */
-export const make = (
-  config: Config.MqttestConfig = {}
-): Effect.Effect<MqttServer["Service"], ListenError | Config.ConfigError, Scope.Scope> =>
+const makeServer = (
+  config: Config.Resolved
+): Effect.Effect<
+  MqttServer["Service"],
+  ListenError,
+  Scope.Scope | Policy.Policy | SessionStore.SessionStore | Listener.Listener
+> =>
   Effect.map(Engine.make(config), (engine) => {
     const url =
       engine.transport === "memory"
@@ -76,12 +83,73 @@ export const make = (
     })
   })
 
+/** The listener a config asks for: TCP on its host and ports, or in memory. */
+const listenerOf = (config: Config.Resolved): Listener.Shape =>
+  config.transport === "memory" ? Listener.memory : Listener.tcp(config)
+
 /**
- * A server bound to the configured host and port range, for the layer's lifetime.
+ * Starts a server in the current scope, with the default services: a
+ * `Policy` with the config's behaviour options, sessions in memory, and the
+ * listener the config asks for.
+ * @since 0.1.0
+ */
+export const make = (
+  input: Config.MqttestConfig = {}
+): Effect.Effect<MqttServer["Service"], ListenError | Config.ConfigError, Scope.Scope> =>
+  Effect.gen(function* () {
+    // The same Schema as a config file or a control command: a library object gets the same checks.
+    const config = Config.resolve(yield* Config.decodeUnknown(input))
+    const policy = yield* Policy.make(config.behavior)
+    const store = yield* SessionStore.makeMemory
+    return yield* makeServer(config).pipe(
+      Effect.provideService(Policy.Policy, policy),
+      Effect.provideService(SessionStore.SessionStore, store),
+      Effect.provideService(Listener.Listener, listenerOf(config))
+    )
+  })
+
+/**
+ * The server alone, on the `Policy`, `SessionStore` and `Listener` layers
+ * you provide (e.g. a store that starts with sessions, a listener of your
+ * own). The config's behaviour options and `transport`, `host` and `ports`
+ * are then theirs to honour: only the default layers read them.
+ * @since 0.1.0
+ */
+export const layerServer = (
+  config: Config.MqttestConfig = {}
+): Layer.Layer<
+  MqttServer,
+  ListenError | Config.ConfigError,
+  Policy.Policy | SessionStore.SessionStore | Listener.Listener
+> =>
+  Layer.effect(
+    MqttServer,
+    Effect.flatMap(Config.decodeUnknown(config), (decoded) => makeServer(Config.resolve(decoded)))
+  )
+
+const layerResolved = (config: Config.Resolved) => Layer.effect(MqttServer, makeServer(config))
+
+/**
+ * A server bound to the configured host and port range, for the layer's
+ * lifetime: `layerServer` on `Policy.layer` (the config's behaviour options),
+ * `SessionStore.layerMemory` and the listener the config asks for.
  * @since 0.1.0
  */
 export const layer = (config: Config.MqttestConfig = {}): Layer.Layer<MqttServer, ListenError | Config.ConfigError> =>
-  Layer.effect(MqttServer, make(config))
+  Layer.unwrap(
+    Effect.map(Config.decodeUnknown(config), (decoded) => {
+      const resolved = Config.resolve(decoded)
+      return layerResolved(resolved).pipe(
+        Layer.provide(
+          Layer.mergeAll(
+            Policy.layer(resolved.behavior),
+            SessionStore.layerMemory,
+            Layer.succeed(Listener.Listener, listenerOf(resolved))
+          )
+        )
+      )
+    })
+  )
 
 /**
  * A server whose config comes from Effect's `Config` (environment variables,

@@ -11,6 +11,8 @@ export * as Dump from "./Dump.js"
 /** @since 0.1.0 */
 export * from "./ListenError.js"
 /** @since 0.1.0 */
+export * as Listener from "./Listener.js"
+/** @since 0.1.0 */
 export * as MqttServer from "./MqttServer.js"
 /** @since 0.1.0 */
 export { type Handle, loadConfig, start } from "./Promise.js"

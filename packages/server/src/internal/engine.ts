@@ -8,12 +8,12 @@ import { SessionStore, Topic } from "@mqttest/session"
 import { Clock, Deferred, Duration, Effect, Exit, FiberSet, type Scope } from "effect"
 import * as Config from "../Config.js"
 import { CommandError, ConnectionNotFound, type ListenError } from "../ListenError.js"
+import * as Listener from "../Listener.js"
 import type { ServerEvent, Stats, StopReason } from "../ServerEvent.js"
 import { Broker, type EventInput } from "./broker.js"
 import * as Decisions from "./decisions.js"
 import * as Dumper from "./dumper.js"
 import * as EventHub from "./events.js"
-import { listen, listenMemory } from "./listener.js"
 import { makeHandler } from "./loop.js"
 import * as Routing from "./routing.js"
 import type * as Shape from "./shape.js"
@@ -29,12 +29,14 @@ const serverDisconnectCodes: ReadonlyArray<number> = [
   0x9a, 0x9b, 0x9c, 0x9d, 0x9e, 0x9f, 0xa0, 0xa1, 0xa2
 ]
 
+/**
+ * A server with this (decoded) config, built on the Policy, SessionStore and
+ * Listener services in the context.
+ */
 export const make = (
-  input: Config.MqttestConfig
-): Effect.Effect<Engine, ListenError | Config.ConfigError, Scope.Scope> =>
+  config: Config.Resolved
+): Effect.Effect<Engine, ListenError, Scope.Scope | Policy.Policy | SessionStore.SessionStore | Listener.Listener> =>
   Effect.gen(function* () {
-    // The same Schema as a config file or a control command: a library object gets the same checks.
-    const config = Config.resolve(yield* Config.decodeUnknown(input))
     const clock = yield* Clock.Clock
     // Milliseconds with a microsecond fraction (dumps show microseconds).
     const now = () => Number(clock.currentTimeNanosUnsafe() / 1000n) / 1000
@@ -52,9 +54,9 @@ export const make = (
       dumper?.write(event)
     }
 
-    const policy = Policy.makeUnsafe(config.behavior)
+    const policy = yield* Policy.Policy
     const forkServer = yield* FiberSet.makeRuntime<never>()
-    const store = yield* SessionStore.makeMemory
+    const store = yield* SessionStore.SessionStore
     const broker: Broker = new Broker({
       config,
       now,
@@ -83,9 +85,8 @@ export const make = (
       }
     })
     const onLink = (link: Transport.Link) => void forkConnection(handle(link))
-    const bindListener = (from: number, to: number) =>
-      config.transport === "memory" ? Effect.succeed(listenMemory(onLink)) : listen(config.host, from, to, onLink)
-    let listener = yield* bindListener(config.ports.from, config.ports.to)
+    const listeners = yield* Listener.Listener
+    let listener = yield* listeners.listen(onLink)
     const host = listener.host
     const port = listener.port
 
@@ -100,7 +101,7 @@ export const make = (
     const goOnline: Effect.Effect<void, ListenError> = Effect.suspend(() => {
       if (!offline || state !== "running") return Effect.void
       return Effect.gen(function* () {
-        listener = yield* bindListener(port, port)
+        listener = yield* listeners.listen(onLink, port)
         offline = false
         emit({ _tag: "Warning", message: `back online on port ${port}` })
       })
@@ -207,7 +208,7 @@ export const make = (
     return {
       host,
       port,
-      transport: config.transport,
+      transport: listeners.transport,
       connectStream: () => listener.connect(),
       events: hub.stream,
       eventsAfter: hub.streamAfter,
