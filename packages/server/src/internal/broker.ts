@@ -9,7 +9,7 @@ import type { Packet } from "@mqttest/codec"
 import { Message, type SessionStore } from "@mqttest/session"
 import type * as Config from "../Config.js"
 import type { CloseReason, ConnectionStats, ServerEvent, Stats } from "../ServerEvent.js"
-import { CLOSE, type Connection } from "./connection.js"
+import type { Connection } from "./connection.js"
 
 /** Events without their timestamp: the broker stamps them. */
 export type EventInput = ServerEvent extends infer E ? (E extends ServerEvent ? Omit<E, "timestamp"> : never) : never
@@ -110,7 +110,7 @@ export class Broker {
       })
     }
     conn.closing = reason
-    conn.io.write(CLOSE)
+    conn.io.end()
   }
 
   /** The `slowConsumer: "disconnect"` policy: the client is closed at once (its outbox is full, nothing more can be written). */

@@ -9,8 +9,8 @@ import type { Session } from "@mqttest/session"
 import { Clock, type Effect } from "effect"
 import type { CloseReason, Counters } from "../ServerEvent.js"
 
-/** What the connection loop writes: a packet, a packet released by a fault (written as it is), or the end. */
-export type Outgoing = Packet.Packet | Released | typeof CLOSE
+/** What the connection's outbox holds: a packet, or a packet released by a fault (written as it is). */
+export type Outgoing = Packet.Packet | Released
 
 /** A packet a `reorder` fault held back, now written without further faults. */
 export interface Released {
@@ -18,12 +18,11 @@ export interface Released {
   readonly packet: Packet.Packet
 }
 
-/** Marks the end of a connection's output: everything queued before it is written first. */
-export const CLOSE = Symbol.for("@mqttest/server/close")
-
 export interface ConnectionIO {
   /** Queues a packet for writing. */
   readonly write: (item: Outgoing) => void
+  /** Ends the output: what is queued is written, then the socket is closed. */
+  readonly end: () => void
   /** Forks an effect that lives as long as the connection; a defect in it is reported and closes the connection. */
   readonly fork: (effect: Effect.Effect<unknown, unknown>) => void
   /**

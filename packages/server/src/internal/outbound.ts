@@ -1,0 +1,153 @@
+/**
+ * The outbound half of a connection, as a Stream pipeline: the bounded
+ * outbox → MQTT 5 adjustments → packet faults (Policy) → encoder → network
+ * impairments (Policy) → socket writes, a batch at a time. Ending the outbox
+ * (see `Connection.close`) ends the pipeline once everything queued before
+ * has been written; then the socket is closed (FIN, or RST when the test
+ * asks for it).
+ */
+import { Encoder, type Packet } from "@mqttest/codec"
+import { type Cause, Clock, Duration, Effect, type Latch, Queue, Stream } from "effect"
+import type * as Socket from "effect/socket/Socket"
+import type { Broker, EventInput } from "./broker.js"
+import type { Connection, Outgoing } from "./connection.js"
+import * as Decisions from "./decisions.js"
+import * as Impairments from "./impairments.js"
+import { prepare } from "./outgoing.js"
+import * as Routing from "./routing.js"
+
+export interface OutboundDeps {
+  readonly broker: Broker
+  readonly conn: Connection
+  readonly emit: (event: EventInput) => void
+  readonly outbox: Queue.Queue<Outgoing, Cause.Done>
+  /** Open while the outbox has room: publishers to this client wait on it. */
+  readonly room: Latch.Latch
+  /** Open while the outbox holds less than twice its bound: the client is read. */
+  readonly readable: Latch.Latch
+  readonly writer: Socket.Writer
+  /** Completes once the dump has every event so far (immediate without dumps). */
+  readonly dumped: Effect.Effect<void>
+  /** An abortive close (TCP RST). */
+  readonly reset: () => void
+}
+
+/** The packets that acknowledge something a client sent: they wait for the dump (see dumper.ts `flushed`). */
+const acknowledgements = new Set(["Connack", "Puback", "Pubrec", "Pubrel", "Pubcomp", "Suback", "Unsuback"])
+const acknowledges = (packet: Packet.Packet) => acknowledgements.has(packet._tag)
+
+/** Real time between the last write and an RST close (see `network.close`). */
+const RST_GRACE_MS = 100
+const liveClock = Clock.Clock.defaultValue()
+
+/** Runs the outbound pipeline until the outbox ends, then closes the socket as the policy says. */
+export const run = (deps: OutboundDeps): Effect.Effect<void, Socket.SocketError> => {
+  const { broker, conn, emit, outbox } = deps
+  const config = broker.config
+  const readPauseAt = 2 * config.maxOutbox
+  let lastWrite = Number.NEGATIVE_INFINITY
+
+  /** A packet the client cannot take (e.g. larger than its Maximum Packet Size) is dropped [MQTT-3.1.2-25]. */
+  const notSent = (packet: Packet.Packet, message: string) => {
+    broker.warn(conn, `${packet._tag.toUpperCase()} not sent: ${message}`, "MQTT-3.1.2-25")
+    if (packet._tag === "Publish" && packet.packetId !== undefined && conn.session !== undefined) {
+      Routing.completeOutbound(broker, conn, conn.session, packet.packetId)
+    }
+  }
+
+  /** Encodes packets for the wire; those the client cannot take are dropped with a Warning. */
+  const encodeAll = (packets: ReadonlyArray<Packet.Packet>) => {
+    const chunks: Array<Uint8Array> = []
+    const sent: Array<Packet.Packet> = []
+    for (const packet of packets) {
+      const encoded = Encoder.encode(packet, conn.level, { maxPacketSize: conn.clientMaximumPacketSize })
+      if (encoded._tag === "Failure") {
+        notSent(packet, encoded.failure.message)
+        continue
+      }
+      chunks.push(encoded.success)
+      sent.push(packet)
+      conn.counters.bytesOut += encoded.success.length
+    }
+    return { chunks, sent }
+  }
+
+  /** Writes encoded packets through the impairments, then reports each as sent. */
+  const write = (packets: ReadonlyArray<Packet.Packet>) =>
+    Effect.gen(function* () {
+      const { chunks, sent } = encodeAll(packets)
+      if (chunks.length === 0) return sent
+      // What a client gets an acknowledgement for is in the dump before the acknowledgement leaves.
+      if (sent.some(acknowledges)) yield* deps.dumped
+      yield* Impairments.writeImpaired(broker, conn, deps.writer, chunks as [Uint8Array, ...Array<Uint8Array>])
+      lastWrite = liveClock.currentTimeMillisUnsafe()
+      return sent
+    })
+
+  const reportSent = (sent: ReadonlyArray<Packet.Packet>) => {
+    for (const packet of sent) {
+      conn.counters.packetsOut++
+      emit({
+        _tag: "PacketSent",
+        connection: conn.id,
+        ...(conn.clientId !== undefined ? { clientId: conn.clientId } : {}),
+        packet
+      })
+      // A configured blackhole counts from the CONNACK the client got.
+      if (packet._tag === "Connack" && packet.reasonCode === 0) Decisions.armBlackhole(broker, conn)
+    }
+  }
+
+  /** One batch taken from the outbox: through the packet faults, then written. */
+  const writeBatch = (batch: ReadonlyArray<Outgoing>): Effect.Effect<void, Socket.SocketError> =>
+    Effect.gen(function* () {
+      let items = batch
+      const coalesce = conn.policy.behavior.network?.coalesce
+      if (coalesce !== undefined && coalesce > 0 && conn.closing === undefined) {
+        // Coalescing: wait, then write everything queued meanwhile in one go.
+        yield* Effect.sleep(Duration.millis(coalesce))
+        if (Queue.sizeUnsafe(outbox) > 0) {
+          items = [...items, ...(yield* Queue.takeAll(outbox).pipe(Effect.orElseSucceed(() => [])))]
+        }
+        if (items.length > 1) {
+          broker.report(conn, { fault: "network.coalesce", detail: `${items.length} packets gathered into one write` })
+        }
+      }
+      const packets: Array<Packet.Packet> = []
+      // A blackholed connection writes nothing more.
+      if (!conn.blackholed) {
+        for (const item of items) {
+          if (item._tag === "Released") {
+            packets.push(item.packet)
+            continue
+          }
+          // Packets a reorder fault still holds go out before a DISCONNECT: none is lost.
+          if (item._tag === "Disconnect") packets.push(...Impairments.releaseHeld(conn))
+          packets.push(...Impairments.applyPacketFaults(broker, conn, prepare(conn, item, config.assignTopicAliases)))
+        }
+      }
+      const sent = yield* write(packets)
+      // The socket took the batch: the outbox has room again, and a stopped reader may read on.
+      conn.unwritten -= items.length
+      conn.lastProgress = liveClock.currentTimeMillisUnsafe()
+      if (conn.unwritten < config.maxOutbox) deps.room.openUnsafe()
+      if (conn.unwritten < readPauseAt) deps.readable.openUnsafe()
+      Routing.caughtUp(broker, conn)
+      reportSent(sent)
+    })
+
+  /** The outbox ended: what a reorder fault still holds goes out, then the socket closes. */
+  const close = Effect.gen(function* () {
+    if (!conn.blackholed) reportSent(yield* write(Impairments.releaseHeld(conn)))
+    // RST instead of FIN, when the test asks for it: after a grace period from the last write
+    // (real time), so the client has read what came before and sees the reset itself.
+    if (conn.policy.behavior.network?.close === "rst") {
+      const wait = lastWrite + RST_GRACE_MS - liveClock.currentTimeMillisUnsafe()
+      if (wait > 0) yield* Effect.sleep(Duration.millis(wait)).pipe(Effect.provideService(Clock.Clock, liveClock))
+      broker.report(conn, { fault: "network.close", detail: "connection closed with a TCP RST" })
+      deps.reset()
+    }
+  })
+
+  return Stream.fromQueue(outbox).pipe(Stream.runForEachArray(writeBatch), Effect.andThen(close))
+}
