@@ -17,16 +17,14 @@ const gatekeeper = Layer.effect(
       ...base,
       connection: (id) => {
         const inner = base.connection(id)
-        return {
-          ...inner,
-          get behavior() {
-            return inner.behavior
-          },
+        // Everything else as the default policy decides (its members live on its prototype).
+        const own: Pick<Policy.ConnectionPolicy, "refuseConnect"> = {
           refuseConnect: (connect, clientId) =>
             clientId === "intruder"
               ? { reasonCode: 0x87, injected: { fault: "gatekeeper", detail: "intruder refused" } }
               : inner.refuseConnect(connect, clientId)
         }
+        return Object.assign(Object.create(inner) as Policy.ConnectionPolicy, own)
       }
     })
   )

@@ -5,6 +5,7 @@
  * writes and reports.
  */
 import type { Packet } from "@mqttest/codec"
+import { PacketId } from "@mqttest/session"
 import type { Random } from "effect"
 import type { Injected, Outgoing } from "../Decision.js"
 import type * as Fault from "../Fault.js"
@@ -118,5 +119,21 @@ export class PacketFaults {
     const all = [...this.held.values()].map((entry) => entry.packet)
     this.held.clear()
     return all
+  }
+}
+
+/** The packet id allocator a behaviour asks for. */
+export const packetIdAllocator = (spec: Fault.PacketIds, random: () => Random.Random): PacketId.PacketIdAllocator => {
+  switch (spec.strategy) {
+    case "sequential":
+      return PacketId.sequential(spec.start)
+    case "random": {
+      const source = random()
+      return PacketId.random(() => source.nextDoubleUnsafe())
+    }
+    case "lowestFree":
+      return PacketId.lowestFree()
+    case "reuse":
+      return PacketId.reuse()
   }
 }
