@@ -110,7 +110,7 @@ export class Broker {
       })
     }
     conn.closing = reason
-    conn.io.end()
+    conn.outbox.end()
   }
 
   /** The `slowConsumer: "disconnect"` policy: the client is closed at once (its outbox is full, nothing more can be written). */
@@ -120,8 +120,17 @@ export class Broker {
       conn,
       `slow consumer ${conn.clientId}: outbox full (${this.deps.config.maxOutbox} packets not taken by the socket); disconnected`
     )
-    conn.closing = "SlowConsumer"
-    conn.io.destroy()
+    this.abort(conn, "SlowConsumer")
+  }
+
+  /**
+   * Closes a connection at once, dropping what it has not written: its socket
+   * is destroyed (FIN), or reset (RST) with `how: "reset"`.
+   */
+  abort(conn: Connection, reason: CloseReason, how: "destroy" | "reset" = "destroy"): void {
+    conn.closing ??= reason
+    if (how === "reset") conn.io.reset()
+    else conn.io.destroy()
   }
 
   /** A connection was accepted. */
@@ -219,7 +228,7 @@ const statsOf = (c: Connection): ConnectionStats => ({
   ...(c.clientId !== undefined ? { clientId: c.clientId } : {}),
   open: c.open,
   ...c.counters,
-  outbox: c.open ? c.unwritten : 0
+  outbox: c.open ? c.outbox.size : 0
 })
 
 /** The will's properties that travel with the will message (not the will delay). */

@@ -1,28 +1,30 @@
 /**
- * The state of one client connection, shared by the connection loop, the
- * packet handlers and the broker. Everything here is mutated synchronously
- * (no yields in between), so fibers never see half an update.
+ * The state of one client connection. Each part has one module that changes
+ * it, and the others read it:
+ * - what CONNECT said (client id, level, session, will, keep alive, the MQTT 5
+ *   limits the client announced): handlers/connect.ts;
+ * - its life (`closing`, `open`, the will going out): broker.ts;
+ * - what is queued for the socket and the flow control that follows: its
+ *   `outbox` (outbox.ts);
+ * - the test's decisions for it: its `policy` (@mqttest/behavior), and
+ *   `blackholed` / `stopHandling`: decisions.ts;
+ * - packets held behind a delayed CONNACK and when the client was last heard
+ *   from: this class's methods;
+ * - topic aliases: handlers/publish.ts (client → server), outgoing.ts
+ *   (server → client); counters: the pipeline or routing step that counts.
+ * Everything is changed synchronously (no yields in between), so fibers
+ * never see half an update.
  */
 import type { Policy } from "@mqttest/behavior"
 import type { Packet } from "@mqttest/codec"
 import type { Session } from "@mqttest/session"
-import { Clock, type Effect } from "effect"
+import type { Effect } from "effect"
 import type { CloseReason, Counters } from "../ServerEvent.js"
-
-/** What the connection's outbox holds: a packet, or a packet released by a fault (written as it is). */
-export type Outgoing = Packet.Packet | Released
-
-/** A packet a `reorder` fault held back, now written without further faults. */
-export interface Released {
-  readonly _tag: "Released"
-  readonly packet: Packet.Packet
-}
+import type { Outbox, Outgoing } from "./outbox.js"
 
 export interface ConnectionIO {
-  /** Queues a packet for writing. */
+  /** Queues a packet for writing (past the outbox's capacity, the connection is closed). */
   readonly write: (item: Outgoing) => void
-  /** Ends the output: what is queued is written, then the socket is closed. */
-  readonly end: () => void
   /** Forks an effect that lives as long as the connection; a defect in it is reported and closes the connection. */
   readonly fork: (effect: Effect.Effect<unknown, unknown>) => void
   /**
@@ -33,25 +35,11 @@ export interface ConnectionIO {
   readonly timer: (key: string, effect: Effect.Effect<unknown, unknown>) => void
   /** Stops the timer `key`, if it runs. */
   readonly cancelTimer: (key: string) => void
-  /** Completes once the outbox has room (fewer than `maxOutbox` packets not taken by the socket). */
-  readonly room: Effect.Effect<void>
   /** Closes the socket at once, dropping unwritten output. */
   readonly destroy: () => void
   /** Closes the socket with a TCP RST. */
   readonly reset: () => void
 }
-
-/** Whether a connection's outbox is full (see `maxOutbox`). */
-export const outboxFull = (conn: Connection, maxOutbox: number): boolean => conn.unwritten >= maxOutbox
-
-const liveClock = Clock.Clock.defaultValue()
-
-/** Real time a consumer with a full outbox may take nothing before it counts as stalled (not just slow). */
-export const STALL_MS = 500
-
-/** A consumer that has packets waiting and whose socket took nothing for `STALL_MS` (real time). */
-export const stalled = (conn: Connection): boolean =>
-  conn.unwritten > 0 && liveClock.currentTimeMillisUnsafe() - conn.lastProgress > STALL_MS
 
 export class Connection {
   clientId: string | undefined
@@ -65,8 +53,6 @@ export class Connection {
   will: Packet.Will | undefined
   /** Keep alive in seconds (0 = off). */
   keepAlive = 0
-  /** Clock millis of the last packet received. */
-  lastReceived: number
   /** The will was published because of how this connection ended (or a DISCONNECT 0x04). */
   willPublished = false
   /** Set once the connection is closing: no more packets are processed. */
@@ -86,7 +72,9 @@ export class Connection {
   /** Packet ids of QoS 1/2 PUBLISHes received on this connection, to spot resends. */
   readonly publishIds = new Set<number>()
   /** Packets held back while a delayed CONNACK waits; undefined when not holding. */
-  held: Array<Packet.Packet> | undefined
+  private held: Array<Packet.Packet> | undefined = undefined
+  /** Clock millis of the last packet received (or of the CONNACK, for the keep alive). */
+  private heard: number
   /** Set by the `maxPackets` behaviour: later packets are received but not handled. */
   stopHandling = false
   /** A blackholed connection is neither read nor written any more. */
@@ -98,16 +86,6 @@ export class Connection {
     bytesOut: 0,
     messagesDropped: 0
   }
-  /** Packets queued for writing that the socket has not taken yet (the outbox). */
-  unwritten = 0
-  /** The server stopped reading this client until its outbox drains (reported once per episode). */
-  readPaused = false
-  /** Real-time millis when the socket last took a batch: a consumer that takes nothing for a while is stalled. */
-  lastProgress: number
-  /** A consumer whose full outbox this client's last PUBLISH went to: its reading waits for that outbox. */
-  blockedBy: Connection | undefined
-  /** QoS 0 messages dropped since this client's outbox last filled up (a slow-consumer episode), if one is on. */
-  droppedInEpisode: number | undefined
   open = true
 
   constructor(
@@ -115,13 +93,14 @@ export class Connection {
     readonly remoteAddress: string,
     readonly remotePort: number,
     readonly io: ConnectionIO,
+    /** What is queued for the socket, and the flow control that follows from it. */
+    readonly outbox: Outbox,
     /** The test's policy for this connection (its behaviour, delays, faults: see @mqttest/behavior). */
     readonly policy: Policy.ConnectionPolicy,
     now: number
   ) {
-    this.lastReceived = now
+    this.heard = now
     this.acceptedAt = now
-    this.lastProgress = liveClock.currentTimeMillisUnsafe()
   }
 
   /** Clock millis when the connection was accepted. */
@@ -134,10 +113,34 @@ export class Connection {
     else this.io.write(packet)
   }
 
-  /** Writes the packets held behind a delayed CONNACK, in order. */
-  release(): void {
+  /** Holds every packet from now on behind a delayed CONNACK, until `release`. */
+  hold(): void {
+    this.held = []
+  }
+
+  /** Whether packets are held behind a delayed CONNACK. */
+  get holding(): boolean {
+    return this.held !== undefined
+  }
+
+  /**
+   * Writes the packets held behind a delayed CONNACK, in order, at `now`: the
+   * client's keep alive runs from the CONNACK it gets.
+   */
+  release(now: number): void {
     const held = this.held
     this.held = undefined
+    this.heardAt(now)
     if (held !== undefined && this.closing === undefined) for (const packet of held) this.io.write(packet)
+  }
+
+  /** The client was heard from at `now` (clock millis): a packet came in. */
+  heardAt(now: number): void {
+    this.heard = Math.max(this.heard, now)
+  }
+
+  /** Clock millis when the client was last heard from (see `heardAt`). */
+  get lastHeard(): number {
+    return this.heard
   }
 }

@@ -33,12 +33,9 @@ export const sendAck = (
 /** Holds everything behind the CONNACK for the policy's CONNACK delay, if any. */
 export const holdForConnack = (broker: Broker, conn: Connection): void => {
   if (conn.policy.behavior.connackDelay === undefined) return
-  conn.held = []
+  conn.hold()
   // The client's keep alive runs from the CONNACK it gets.
-  const release = Effect.sync(() => {
-    conn.lastReceived = Math.max(conn.lastReceived, broker.deps.now())
-    conn.release()
-  })
+  const release = Effect.sync(() => conn.release(broker.deps.now()))
   conn.io.timer(
     "connack",
     Effect.flatMap(conn.policy.connackDelay, (delayed) => {

@@ -121,9 +121,7 @@ export const make = (
               fault: "offline",
               detail: options?.reset === true ? "connection reset" : "connection closed"
             })
-            conn.closing ??= "Offline"
-            if (options?.reset === true) conn.io.reset()
-            else conn.io.destroy()
+            broker.abort(conn, "Offline", options?.reset === true ? "reset" : "destroy")
           }
         }
         return listener.close.pipe(
@@ -161,10 +159,9 @@ export const make = (
             if (broker.connections.size > 0) {
               allClosed = yield* Deferred.make<void>()
               for (const conn of broker.connections.values()) {
-                if (conn.unwritten > 0 && conn.closing === undefined) {
+                if (conn.outbox.size > 0 && conn.closing === undefined) {
                   // A client that has not taken what is queued for it would hold the stop up: closed at once.
-                  conn.closing = "ServerStopped"
-                  conn.io.destroy()
+                  broker.abort(conn, "ServerStopped")
                 } else {
                   broker.close(conn, "ServerStopped", 0x8b)
                 }

@@ -6,11 +6,11 @@
  * pushes back on the client.
  */
 import { CodecError, type Packet, Parser } from "@mqttest/codec"
-import { Cause, Clock, Duration, Effect, type Latch, Stream } from "effect"
+import { Cause, Effect, Stream } from "effect"
 import type * as Arr from "effect/Array"
 import type * as Socket from "effect/socket/Socket"
 import type { Broker, EventInput } from "./broker.js"
-import { type Connection, STALL_MS } from "./connection.js"
+import type { Connection } from "./connection.js"
 import * as Decisions from "./decisions.js"
 import { dispatch } from "./handlers/index.js"
 import * as Impairments from "./impairments.js"
@@ -24,14 +24,11 @@ export interface InboundDeps {
   readonly dumped: Effect.Effect<void>
   /** The dump is far behind: read no more until it has caught up. */
   readonly dumpLagging: () => boolean
-  /** Open while the outbox holds less than twice its bound (see `waitForRoom`). */
-  readonly readable: Latch.Latch
   /** The socket's reads. */
   readonly pull: Effect.Effect<Arr.NonEmptyReadonlyArray<Uint8Array | string>, Socket.SocketError>
 }
 
 const textEncoder = new TextEncoder()
-const liveClock = Clock.Clock.defaultValue()
 
 /** Let other connections run between two big reads of a flooding client. */
 const FAIRNESS = 64
@@ -43,36 +40,15 @@ const FAIRNESS = 64
 export const run = (deps: InboundDeps): Effect.Effect<void, Socket.SocketError> => {
   const { broker, conn, emit, now } = deps
   const config = broker.config
-  // A client that sends faster than it reads is not read on while its outbox holds twice the bound.
-  const readPauseAt = 2 * config.maxOutbox
-
-  /** Holds the reader while the outbox is at twice its bound; a Warning says so once per episode. */
-  const waitForRoom = Effect.suspend(() => {
-    if (conn.unwritten < readPauseAt) return Effect.void
-    deps.readable.closeUnsafe()
-    if (!conn.readPaused) {
-      conn.readPaused = true
+  /** A client that sends faster than it reads is not read on while its outbox holds twice the bound. */
+  const waitForRoom = Effect.suspend(() =>
+    conn.outbox.untilReadable(() =>
       broker.warn(
         conn,
-        `client ${conn.clientId ?? `on connection ${conn.id}`} does not read what it is sent: not read until its outbox drains (${conn.unwritten} packets)`
+        `client ${conn.clientId ?? `on connection ${conn.id}`} does not read what it is sent: not read until its outbox drains (${conn.outbox.size} packets)`
       )
-    }
-    return deps.readable.await
-  })
-
-  /**
-   * Holds the reader while a consumer this client publishes to has a full outbox, until it has
-   * room, or for `STALL_MS` at most (then that consumer counts as stalled and the policy applies).
-   */
-  const waitForConsumer = Effect.suspend(() => {
-    const consumer = conn.blockedBy
-    conn.blockedBy = undefined
-    if (consumer === undefined || consumer.closing !== undefined) return Effect.void
-    return consumer.io.room.pipe(
-      Effect.timeoutOrElse({ duration: Duration.millis(STALL_MS), orElse: () => Effect.void }),
-      Effect.provideService(Clock.Clock, liveClock)
     )
-  })
+  )
 
   // ------------------------------------------------------------- socket bytes
   /** Pieces of a paced read (`network.readBandwidth`) not handed on yet, with their wait. */
@@ -126,13 +102,13 @@ export const run = (deps: InboundDeps): Effect.Effect<void, Socket.SocketError> 
       for (const packet of packets) {
         if (conn.closing !== undefined || conn.blackholed) return
         // Each packet may answer: none is handled while the outbox holds twice its bound.
-        if (conn.unwritten >= readPauseAt) yield* waitForRoom
+        if (conn.outbox.overReadLimit) yield* waitForRoom
         // The last PUBLISH filled a consumer's outbox: wait for it (TCP pushes back on this client).
-        if (conn.blockedBy !== undefined) yield* waitForConsumer
+        if (conn.outbox.blocked) yield* conn.outbox.untilConsumerHasRoom
         if (conn.closing !== undefined) return
         conn.counters.packetsIn++
         handled++
-        conn.lastReceived = now()
+        conn.heardAt(now())
         // A CONNECT names its client (an empty id is assigned later, in CONNACK).
         const clientId =
           conn.clientId ?? (packet._tag === "Connect" && packet.clientId !== "" ? packet.clientId : undefined)

@@ -8,14 +8,15 @@
 
 import * as NodeSocket from "@effect/platform-node-shared/NodeSocket"
 import type { Policy } from "@mqttest/behavior"
-import { Cause, Deferred, Duration, Effect, Exit, FiberMap, FiberSet, Latch, Queue } from "effect"
+import { Cause, Deferred, Duration, Effect, Exit, FiberMap, FiberSet } from "effect"
 import type * as Socket from "effect/socket/Socket"
 import type { CloseReason } from "../ServerEvent.js"
 import type { Broker, EventInput } from "./broker.js"
-import { Connection, type Outgoing } from "./connection.js"
+import { Connection } from "./connection.js"
 import * as Decisions from "./decisions.js"
 import * as Inbound from "./inbound.js"
 import * as Outbound from "./outbound.js"
+import { Outbox } from "./outbox.js"
 import * as Transport from "./transport.js"
 
 export interface LoopDeps {
@@ -58,12 +59,8 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.E
         Effect.acquireRelease(Effect.succeed(net), (duplex) => Effect.sync(() => Transport.endSoon(duplex)))
       )
       // The policies keep it near maxOutbox (PUBLISHes wait or meet `slowConsumer`, the client is not read
-      // while 2 × maxOutbox are queued: see routing.ts and inbound.ts); the capacity is a backstop.
-      const outboxCapacity = 4 * config.maxOutbox + 1024
-      const outbox = yield* Queue.bounded<Outgoing, Cause.Done>(outboxCapacity)
-      // Open while the outbox has room: publishers to this client wait on it (see routing.ts pushBack).
-      const room = yield* Latch.make(true)
-      const readable = yield* Latch.make(true)
+      // while 2 × maxOutbox are queued: see routing.ts and inbound.ts); its capacity is a backstop.
+      const outbox = yield* Outbox.make(config.maxOutbox)
       const fork = yield* FiberSet.makeRuntime<never>()
       const runTimer = yield* FiberMap.makeRuntime<never, string>()
       /** A defect in a connection's work is reported, and closes the connection. */
@@ -71,7 +68,6 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.E
         Effect.catchCause(effect, (cause) =>
           Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.sync(() => internalError(conn, cause))
         )
-      let ended = false
       const id = nextConnection++
       const conn = new Connection(
         id,
@@ -79,19 +75,11 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.E
         link.remotePort,
         {
           write: (item) => {
-            if (ended) return
-            if (++conn.unwritten >= config.maxOutbox) room.closeUnsafe()
-            if (Queue.offerUnsafe(outbox, item) || conn.closing === "SlowConsumer") return
+            if (outbox.offer(item) || conn.closing !== undefined) return
             // Past the backstop the connection goes, not the server's memory.
-            broker.warn(conn, `outbox over ${outboxCapacity} packets: connection closed`)
-            conn.closing = "SlowConsumer"
-            net.destroy()
+            broker.warn(conn, `outbox over ${outbox.capacity} packets: connection closed`)
+            broker.abort(conn, "SlowConsumer")
           },
-          end: () => {
-            ended = true
-            Queue.endUnsafe(outbox)
-          },
-          room: room.await,
           fork: (effect) => void fork(reported(effect)),
           timer: (key, effect) => void runTimer(key, reported(effect)),
           // Replacing a key interrupts the fiber under it; an empty effect then leaves the key free.
@@ -99,6 +87,7 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.E
           destroy: () => void net.destroy(),
           reset: link.reset
         },
+        outbox,
         deps.policy.connection(id),
         now()
       )
@@ -123,9 +112,6 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.E
         broker,
         conn,
         emit,
-        outbox,
-        room,
-        readable,
         writer: yield* socket.writer,
         dumped: deps.dumped,
         reset: link.reset
@@ -163,7 +149,6 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.E
         emit,
         dumped: deps.dumped,
         dumpLagging: deps.dumpLagging,
-        readable,
         pull: reader.pull
       })
       const exit = yield* Effect.raceFirst(Effect.exit(inbound), Effect.as(Deferred.await(closed), Exit.void))

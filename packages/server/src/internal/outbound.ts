@@ -7,12 +7,13 @@
  * asks for it).
  */
 import { Encoder, type Packet } from "@mqttest/codec"
-import { type Cause, Clock, Duration, Effect, type Latch, Queue, Stream } from "effect"
+import { Clock, Duration, Effect, Queue, Stream } from "effect"
 import type * as Socket from "effect/socket/Socket"
 import type { Broker, EventInput } from "./broker.js"
-import type { Connection, Outgoing } from "./connection.js"
+import type { Connection } from "./connection.js"
 import * as Decisions from "./decisions.js"
 import * as Impairments from "./impairments.js"
+import type { Outgoing } from "./outbox.js"
 import { prepare } from "./outgoing.js"
 import * as Routing from "./routing.js"
 
@@ -20,11 +21,6 @@ export interface OutboundDeps {
   readonly broker: Broker
   readonly conn: Connection
   readonly emit: (event: EventInput) => void
-  readonly outbox: Queue.Queue<Outgoing, Cause.Done>
-  /** Open while the outbox has room: publishers to this client wait on it. */
-  readonly room: Latch.Latch
-  /** Open while the outbox holds less than twice its bound: the client is read. */
-  readonly readable: Latch.Latch
   readonly writer: Socket.Writer
   /** Completes once the dump has every event so far (immediate without dumps). */
   readonly dumped: Effect.Effect<void>
@@ -42,9 +38,9 @@ const liveClock = Clock.Clock.defaultValue()
 
 /** Runs the outbound pipeline until the outbox ends, then closes the socket as the policy says. */
 export const run = (deps: OutboundDeps): Effect.Effect<void, Socket.SocketError> => {
-  const { broker, conn, emit, outbox } = deps
+  const { broker, conn, emit } = deps
   const config = broker.config
-  const readPauseAt = 2 * config.maxOutbox
+  const outbox = conn.outbox.queue
   let lastWrite = Number.NEGATIVE_INFINITY
 
   /** A packet the client cannot take (e.g. larger than its Maximum Packet Size) is dropped [MQTT-3.1.2-25]. */
@@ -128,10 +124,7 @@ export const run = (deps: OutboundDeps): Effect.Effect<void, Socket.SocketError>
       }
       const sent = yield* write(packets)
       // The socket took the batch: the outbox has room again, and a stopped reader may read on.
-      conn.unwritten -= items.length
-      conn.lastProgress = liveClock.currentTimeMillisUnsafe()
-      if (conn.unwritten < config.maxOutbox) deps.room.openUnsafe()
-      if (conn.unwritten < readPauseAt) deps.readable.openUnsafe()
+      conn.outbox.taken(items.length)
       Routing.caughtUp(broker, conn)
       reportSent(sent)
     })

@@ -6,7 +6,7 @@ import type { Packet } from "@mqttest/codec"
 import { Message, type Session } from "@mqttest/session"
 import { Effect } from "effect"
 import type { Broker } from "./broker.js"
-import { type Connection, outboxFull, stalled } from "./connection.js"
+import type { Connection } from "./connection.js"
 
 /**
  * Routes an application message to every matching subscriber, and stores it
@@ -71,12 +71,9 @@ const enqueue = (broker: Broker, session: Session.Session, message: Message.Mess
  * on it), or until the consumer counts as stalled. True when it went out so.
  */
 const pushBack = (broker: Broker, conn: Connection, message: Message.Message): boolean => {
-  if (broker.config.slowConsumer === "disconnect" || stalled(conn)) return false
-  if (conn.unwritten >= 2 * broker.config.maxOutbox) return false
+  if (broker.config.slowConsumer === "disconnect") return false
   const publisher = message.publisher === undefined ? undefined : broker.clients.get(message.publisher)
-  if (publisher === undefined || publisher === conn) return false
-  publisher.blockedBy = conn
-  return true
+  return publisher !== undefined && conn.outbox.pushBack(publisher.outbox)
 }
 
 /**
@@ -88,23 +85,21 @@ const slowConsumer = (broker: Broker, conn: Connection, session: Session.Session
   if (broker.config.slowConsumer === "disconnect") return broker.disconnectSlowConsumer(conn)
   if (message.qos > 0) return enqueue(broker, session, message)
   conn.counters.messagesDropped++
-  if (conn.droppedInEpisode === undefined) {
-    conn.droppedInEpisode = 0
+  if (conn.outbox.dropped()) {
     broker.warn(
       conn,
       `slow consumer ${conn.clientId}: outbox full (${broker.config.maxOutbox} packets not taken by the socket); QoS 0 messages to it are dropped`
     )
   }
-  conn.droppedInEpisode++
 }
 
 /** After a write: a slow consumer that caught up gets its queued messages again. */
 export const caughtUp = (broker: Broker, conn: Connection): void => {
-  if (conn.unwritten > broker.config.maxOutbox / 2 || conn.closing !== undefined) return
-  conn.readPaused = false
-  if (conn.droppedInEpisode !== undefined) {
-    broker.warn(conn, `slow consumer ${conn.clientId} caught up: ${conn.droppedInEpisode} QoS 0 messages were dropped`)
-    conn.droppedInEpisode = undefined
+  if (conn.closing !== undefined) return
+  const episode = conn.outbox.caughtUp()
+  if (episode === undefined) return
+  if (episode.dropped !== undefined) {
+    broker.warn(conn, `slow consumer ${conn.clientId} caught up: ${episode.dropped} QoS 0 messages were dropped`)
   }
   if (conn.connected && conn.session !== undefined && conn.session.queue.length > 0) {
     drainQueue(broker, conn, conn.session)
@@ -122,7 +117,7 @@ export const transmit = (
   const now = broker.deps.now()
   const remaining = Message.remainingExpiry(message, now)
   if (remaining !== undefined && remaining <= 0) return
-  if (outboxFull(conn, broker.config.maxOutbox) && !pushBack(broker, conn, message)) {
+  if (conn.outbox.full && !pushBack(broker, conn, message)) {
     return slowConsumer(broker, conn, session, message)
   }
   let properties = conn.level === 5 ? Message.forwardedProperties(message.properties) : undefined
@@ -159,7 +154,7 @@ export const drainQueue = (broker: Broker, conn: Connection, session: Session.Se
   while (session.queue.length > 0 && conn.closing === undefined) {
     const next = session.queue[0]!
     if (next.qos > 0 && session.outbound.size >= conn.clientReceiveMaximum) return
-    if (outboxFull(conn, broker.config.maxOutbox)) return
+    if (conn.outbox.full) return
     session.queue.shift()
     transmit(broker, conn, session, next, [])
   }
@@ -185,7 +180,7 @@ export const armResend = (conn: Connection, session: Session.Session, packetId: 
     if (entry === undefined || conn.closing !== undefined) return false
     // While the socket has not taken what is queued (the copy sent before may still be there), no resend:
     // one copy per packet id at a time, and nothing piles up behind a client that does not read.
-    if (conn.unwritten > 0) return true
+    if (conn.outbox.size > 0) return true
     conn.send(entry.state === "pubcomp" ? { _tag: "Pubrel", packetId } : { ...entry.publish, dup: true })
     return true
   })

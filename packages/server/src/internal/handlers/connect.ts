@@ -30,8 +30,8 @@ const keepAlive = (broker: Broker, conn: Connection): Effect.Effect<void> => {
     // A blackholed connection is left for the client's keep alive to detect.
     if (conn.closing !== undefined || conn.blackholed) return Effect.void
     // CONNACK still held back by a connackDelay: the client's keep alive has not started.
-    if (conn.held !== undefined) return Effect.sleep(Duration.millis(limit)).pipe(Effect.andThen(check))
-    const idle = broker.deps.now() - conn.lastReceived
+    if (conn.holding) return Effect.sleep(Duration.millis(limit)).pipe(Effect.andThen(check))
+    const idle = broker.deps.now() - conn.lastHeard
     if (idle >= limit) {
       broker.close(conn, "KeepAliveTimeout", ReasonCode.V5.KeepAliveTimeout)
       return Effect.void

