@@ -25,9 +25,9 @@ export interface BrokerDeps {
 }
 
 export class Broker {
-  readonly connections = new Map<number, Connection>()
+  private readonly live = new Map<number, Connection>()
   /** Connected clients by client id. */
-  readonly clients = new Map<string, Connection>()
+  private readonly byClientId = new Map<string, Connection>()
   /** Connections accepted so far. */
   private accepted = 0
   /** Stats of the most recently closed connections (`connectionHistory` of them), oldest first. */
@@ -133,9 +133,30 @@ export class Broker {
     else conn.io.destroy()
   }
 
+  /** The live connections, by connection id. */
+  get connections(): ReadonlyMap<number, Connection> {
+    return this.live
+  }
+
+  /** The connected clients, by client id. */
+  get clients(): ReadonlyMap<string, Connection> {
+    return this.byClientId
+  }
+
+  /**
+   * A client connected with this id: it owns the id from now on; a live
+   * connection that had it is taken over [MQTT-3.1.4-2] (closed, MQTT 5:
+   * DISCONNECT 0x8E first).
+   */
+  own(clientId: string, conn: Connection, takeOverCode: number): void {
+    const previous = this.byClientId.get(clientId)
+    if (previous !== undefined && previous !== conn) this.close(previous, "SessionTakenOver", takeOverCode)
+    this.byClientId.set(clientId, conn)
+  }
+
   /** A connection was accepted. */
   accept(conn: Connection): void {
-    this.connections.set(conn.id, conn)
+    this.live.set(conn.id, conn)
     this.accepted++
   }
 
@@ -143,7 +164,7 @@ export class Broker {
   finalize(conn: Connection, reason: CloseReason): void {
     if (!conn.open) return
     conn.open = false
-    this.connections.delete(conn.id)
+    this.live.delete(conn.id)
     // Closed connections are kept as stats only, and only the latest `connectionHistory` of them.
     this.closedStats.push(statsOf(conn))
     if (this.closedStats.length > this.deps.config.connectionHistory) {
@@ -166,7 +187,7 @@ export class Broker {
       }
     }
     if (owner) {
-      this.clients.delete(conn.clientId!)
+      this.byClientId.delete(conn.clientId!)
       if (session !== undefined) this.deps.store.offline(session, delayedWill)
     }
     this.deps.emit({

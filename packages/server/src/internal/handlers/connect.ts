@@ -157,11 +157,7 @@ export const handleConnect = (broker: Broker, conn: Connection, packet: Packet.C
   }
 
   // Another connection with this client id is taken over [MQTT-3.1.4-2].
-  const previous = broker.clients.get(clientId)
-  if (previous !== undefined && previous !== conn) {
-    broker.close(previous, "SessionTakenOver", ReasonCode.V5.SessionTakenOver)
-    broker.clients.delete(clientId)
-  }
+  broker.own(clientId, conn, ReasonCode.V5.SessionTakenOver)
 
   const expiry = level === 5 ? (packet.properties?.sessionExpiryInterval ?? 0) : packet.clean ? 0 : NEVER_EXPIRES
   const { session, present: sessionPresent } = broker.deps.store.open(clientId, {
@@ -196,7 +192,6 @@ export const handleConnect = (broker: Broker, conn: Connection, packet: Packet.C
       responseInformation: props?.requestResponseInformation === true ? broker.config.responseInformation : undefined
     })
   }
-  broker.clients.set(clientId, conn)
   conn.connected = true
   Decisions.holdForConnack(broker, conn)
   // Rules may set another maxTime now that the client id is known.
