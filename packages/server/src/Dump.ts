@@ -10,10 +10,9 @@
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Readline from "node:readline"
-import { Packet } from "@mqttest/codec"
 import { Cause, Effect, Schema, Stream } from "effect"
 import * as JsonSchemaFile from "./internal/jsonSchema.js"
-import { CloseReason } from "./ServerEvent.js"
+import * as ServerEvent from "./ServerEvent.js"
 
 /**
  * ISO 8601 UTC with microseconds, e.g. `2026-11-24T23:25:32.123456Z`.
@@ -43,68 +42,56 @@ export const Payload = Schema.Struct({
 /** @since 0.1.0 */
 export type Payload = typeof Payload.Type
 
-const connection = Schema.Int
-const clientId = Schema.optionalKey(Schema.String)
+/**
+ * The dump entry of a server event: the event's own fields (one Schema for
+ * both, so they cannot drift apart), with `time` (ISO 8601) in place of the
+ * clock `timestamp`.
+ */
+const entryOf = <Tag extends string, Fields extends Schema.Struct.Fields & { readonly timestamp: Schema.Top }>(
+  tag: Tag,
+  event: { readonly fields: Fields }
+) => {
+  const { timestamp: _timestamp, _tag: _eventTag, ...fields } = event.fields as Fields & { readonly _tag?: unknown }
+  return Schema.TaggedStruct(tag, { time: Time, ...(fields as Omit<Fields, "timestamp" | "_tag">) })
+}
 
 /**
- * A packet received or sent, with every field and MQTT 5 property.
+ * A packet received or sent (a `PacketReceived` or `PacketSent` event), with
+ * every field and MQTT 5 property, its direction and what its payload reads as.
  * @since 0.1.0
  */
 export const PacketEntry = Schema.TaggedStruct("Packet", {
   time: Time,
-  connection,
-  clientId,
+  connection: ServerEvent.PacketReceived.fields.connection,
+  clientId: ServerEvent.PacketReceived.fields.clientId,
   direction: Direction,
-  packet: Schema.toCodecJson(Packet.Packet),
+  packet: Schema.toCodecJson(ServerEvent.PacketReceived.fields.packet),
   payload: Schema.optionalKey(Payload)
 })
 
 /**
- * A connection was accepted.
+ * A connection was accepted (the `ConnectionOpened` event).
  * @since 0.1.0
  */
-export const ConnectionOpenedEntry = Schema.TaggedStruct("ConnectionOpened", {
-  time: Time,
-  connection,
-  remoteAddress: Schema.String,
-  remotePort: Schema.Int
-})
+export const ConnectionOpenedEntry = entryOf("ConnectionOpened", ServerEvent.ConnectionOpened)
 
 /**
- * A connection ended, and why.
+ * A connection ended, and why (the `ConnectionClosed` event).
  * @since 0.1.0
  */
-export const ConnectionClosedEntry = Schema.TaggedStruct("ConnectionClosed", {
-  time: Time,
-  connection,
-  clientId,
-  reason: CloseReason,
-  willPublished: Schema.Boolean
-})
+export const ConnectionClosedEntry = entryOf("ConnectionClosed", ServerEvent.ConnectionClosed)
 
 /**
- * A behaviour of the test made the server depart from a plain broker.
+ * A behaviour of the test made the server depart from a plain broker (the `FaultInjected` event).
  * @since 0.1.0
  */
-export const FaultEntry = Schema.TaggedStruct("FaultInjected", {
-  time: Time,
-  connection: Schema.optionalKey(connection),
-  clientId,
-  fault: Schema.String,
-  detail: Schema.String
-})
+export const FaultEntry = entryOf("FaultInjected", ServerEvent.FaultInjected)
 
 /**
- * A client broke the protocol.
+ * A client broke the protocol (the `ProtocolViolation` event).
  * @since 0.1.0
  */
-export const ViolationEntry = Schema.TaggedStruct("ProtocolViolation", {
-  time: Time,
-  connection,
-  clientId,
-  message: Schema.String,
-  spec: Schema.optionalKey(Schema.String)
-})
+export const ViolationEntry = entryOf("ProtocolViolation", ServerEvent.ProtocolViolation)
 
 /**
  * One line of a dump.
