@@ -38,7 +38,24 @@ export const Ports = Schema.Union([
   )
 ])
 
-const Flag = Schema.optionalKey(Schema.Boolean)
+/**
+ * An option with a default: optional in a config, and its default is part of
+ * the Schema (announced in the JSON Schema, filled in by `resolve`).
+ */
+const defaulted = <S extends Schema.Top>(schema: S, value: S["Type"]): Schema.optionalKey<S> => {
+  const field = Schema.optionalKey(schema.annotate({ default: value }))
+  defaults.set(field, value)
+  return field as unknown as Schema.optionalKey<S>
+}
+const defaults = new WeakMap<Schema.Top, unknown>()
+
+/** The option's default, as `defaulted` declared it. */
+const defaultOf = <S extends Schema.Top>(field: Schema.optionalKey<S>): S["Encoded"] =>
+  defaults.get(field) as S["Encoded"]
+
+/** A defaulted option, required in a resolved config: decoding fills in its default. */
+const filled = <S extends Schema.Top>(field: Schema.optionalKey<S>) =>
+  field.schema.pipe(Schema.withDecodingDefaultKey(Effect.succeed(defaultOf(field))))
 
 /**
  * What the server tells MQTT 5 clients in CONNACK it supports, and then
@@ -47,19 +64,19 @@ const Flag = Schema.optionalKey(Schema.Boolean)
  */
 export const Capabilities = Schema.Struct({
   /** Highest QoS accepted and granted. Default 2. */
-  maximumQoS: Schema.optionalKey(Schema.Literals([0, 1, 2])),
+  maximumQoS: defaulted(Schema.Literals([0, 1, 2]), 2),
   /** Retained messages allowed. Default true. */
-  retainAvailable: Flag,
+  retainAvailable: defaulted(Schema.Boolean, true),
   /** Wildcard subscriptions allowed. Default true. */
-  wildcardSubscriptionAvailable: Flag,
+  wildcardSubscriptionAvailable: defaulted(Schema.Boolean, true),
   /** Subscription identifiers allowed. Default true. */
-  subscriptionIdentifiersAvailable: Flag,
+  subscriptionIdentifiersAvailable: defaulted(Schema.Boolean, true),
   /** Shared subscriptions allowed. Default true. */
-  sharedSubscriptionAvailable: Flag,
+  sharedSubscriptionAvailable: defaulted(Schema.Boolean, true),
   /** Highest topic alias a client may use. Default 10. */
-  topicAliasMaximum: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))),
+  topicAliasMaximum: defaulted(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 })), 10),
   /** QoS 1/2 publishes a client may have unacknowledged. Default 65535. */
-  receiveMaximum: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 65535 }))),
+  receiveMaximum: defaulted(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 65535 })), 65535),
   /** Keep alive the server imposes on MQTT 5 clients (seconds). Default: the client's own. */
   serverKeepAlive: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 })))
 })
@@ -90,34 +107,37 @@ export const MqttestConfig = Schema.Struct({
    * `"memory"` (no port and no network: clients connect with the server's
    * `connectStream`, e.g. MQTT.js's stream builder).
    */
-  transport: Schema.optionalKey(Schema.Literals(["tcp", "memory"])),
+  transport: defaulted(Schema.Literals(["tcp", "memory"]), "tcp"),
   /** Interface to listen on. Default "127.0.0.1" (never all interfaces unless asked). */
-  host: Schema.optionalKey(
+  host: defaulted(
     Schema.String.check(
       Schema.makeFilter((host: string) =>
         host.trim() === ""
           ? "expected a host name or address, got an empty string (0.0.0.0 or :: listens on every interface)"
           : undefined
-      )
-    )
+      ),
+      // For the JSON Schema (whose default is announced on the last check); "" is refused above first.
+      Schema.isMinLength(1)
+    ),
+    "127.0.0.1"
   ),
   /** Port or port range. Default "1883-2000". */
-  ports: Schema.optionalKey(Ports),
+  ports: defaulted(Ports, "1883-2000"),
   /** Refuse what the spec lets a server refuse (odd or long client ids) instead of warning. */
-  strict: Schema.optionalKey(Schema.Boolean),
+  strict: defaulted(Schema.Boolean, false),
   /** Close connections that send no CONNECT within this time. Default 10000. */
-  connectTimeout: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
+  connectTimeout: defaulted(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)), 10_000),
   /**
    * Closed connections whose stats are kept in `perConnection` (the latest
    * ones); the totals count every connection. Default 1000.
    */
-  connectionHistory: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
+  connectionHistory: defaulted(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)), 1000),
   /** Events kept for subscribers that read late or slowly. Default 1000. */
-  eventBufferSize: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
+  eventBufferSize: defaulted(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)), 1000),
   /** Largest packet accepted from a client, in bytes. Default: the protocol maximum. */
-  maxPacketSize: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 2, maximum: 268435460 }))),
+  maxPacketSize: defaulted(Schema.Int.check(Schema.isBetween({ minimum: 2, maximum: 268435460 })), 268435460),
   /** Messages queued per session (offline client, or a slow one) before the oldest is dropped. Default 1000. */
-  maxQueuedMessages: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
+  maxQueuedMessages: defaulted(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)), 1000),
   /**
    * Packets a connection may have queued and not yet taken by its socket (a
    * client that reads slowly or not at all). At the bound, the publishers of
@@ -125,27 +145,27 @@ export const MqttestConfig = Schema.Struct({
    * nothing for 500 ms (or at twice the bound) `slowConsumer` applies; a
    * client whose own answers fill twice the bound is not read. Default 1000.
    */
-  maxOutbox: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
+  maxOutbox: defaulted(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)), 1000),
   /**
    * What happens to a PUBLISH for a client whose outbox is full: `"drop"`
    * (default) drops QoS 0 messages (counted, with a Warning naming the client)
    * and queues QoS 1/2 in the session (up to `maxQueuedMessages`, then the
    * oldest is dropped); `"disconnect"` closes the client (reason `SlowConsumer`).
    */
-  slowConsumer: Schema.optionalKey(Schema.Literals(["drop", "disconnect"])),
+  slowConsumer: defaulted(Schema.Literals(["drop", "disconnect"]), "drop"),
   /** MQTT 5 capabilities announced in CONNACK and enforced. */
   capabilities: Schema.optionalKey(Capabilities),
   /** Assign topic aliases on publishes to MQTT 5 clients that accept them. Default false. */
-  assignTopicAliases: Flag,
+  assignTopicAliases: defaulted(Schema.Boolean, false),
   /** Response Information sent to MQTT 5 clients that request it. Default: none. */
   responseInformation: Schema.optionalKey(Schema.String),
   /**
    * Dump files (JSON Lines), any number. `{c}` in a name becomes the
    * connection id, `{id}` the client id (made safe for a file name).
    */
-  dumps: Schema.optionalKey(Schema.Array(Schema.String)),
+  dumps: defaulted(Schema.Array(Schema.String), []),
   /** Prepended to every dump file name (a directory and/or name prefix). */
-  dumpPrefix: Schema.optionalKey(Schema.String),
+  dumpPrefix: defaulted(Schema.String, ""),
   /** How PUBLISH payloads are decoded in dumps. */
   dumpDecode: Schema.optionalKey(DumpDecode),
   /** Stop the server once this many connections have been accepted and have closed. */
@@ -180,43 +200,59 @@ export const jsonSchema = (): Record<string, unknown> =>
     description: "The options of an mqttest server, as read by --config, Config.loadFile and loadConfig."
   })
 
+const fields = MqttestConfig.fields
+const caps = Capabilities.fields
+
 /**
- * A configuration with every default filled in.
+ * The server options with every default filled in, derived from the config
+ * Schema: decoding a config with it fills in the defaults the config Schema
+ * states (see `resolve`).
  * @since 0.1.0
  */
-export interface Resolved {
-  readonly transport: "tcp" | "memory"
-  readonly host: string
+export const ServerOptions = Schema.Struct({
+  transport: filled(fields.transport),
+  host: filled(fields.host),
+  ports: filled(fields.ports),
+  strict: filled(fields.strict),
+  connectTimeout: filled(fields.connectTimeout),
+  eventBufferSize: filled(fields.eventBufferSize),
+  connectionHistory: filled(fields.connectionHistory),
+  maxPacketSize: filled(fields.maxPacketSize),
+  maxQueuedMessages: filled(fields.maxQueuedMessages),
+  maxOutbox: filled(fields.maxOutbox),
+  slowConsumer: filled(fields.slowConsumer),
+  capabilities: Schema.Struct({
+    maximumQoS: filled(caps.maximumQoS),
+    retainAvailable: filled(caps.retainAvailable),
+    wildcardSubscriptionAvailable: filled(caps.wildcardSubscriptionAvailable),
+    subscriptionIdentifiersAvailable: filled(caps.subscriptionIdentifiersAvailable),
+    sharedSubscriptionAvailable: filled(caps.sharedSubscriptionAvailable),
+    topicAliasMaximum: filled(caps.topicAliasMaximum),
+    receiveMaximum: filled(caps.receiveMaximum),
+    serverKeepAlive: caps.serverKeepAlive
+  }).pipe(Schema.withDecodingDefaultKey(Effect.succeed({}))),
+  assignTopicAliases: filled(fields.assignTopicAliases),
+  responseInformation: fields.responseInformation,
+  maxConnect: fields.maxConnect,
+  maxRuntime: fields.maxRuntime,
+  offline: fields.offline,
+  dumps: filled(fields.dumps),
+  dumpPrefix: filled(fields.dumpPrefix),
+  dumpDecode: fields.dumpDecode
+})
+
+/**
+ * A configuration with every default filled in (`ServerOptions`), the port
+ * range as numbers, and the behaviour options apart.
+ * @since 0.1.0
+ */
+export interface Resolved extends Omit<typeof ServerOptions.Type, "ports"> {
   readonly ports: { readonly from: number; readonly to: number }
-  readonly strict: boolean
-  readonly connectTimeout: number
-  readonly eventBufferSize: number
-  readonly connectionHistory: number
-  readonly maxPacketSize: number
-  readonly maxQueuedMessages: number
-  readonly maxOutbox: number
-  readonly slowConsumer: "drop" | "disconnect"
-  readonly capabilities: {
-    readonly maximumQoS: 0 | 1 | 2
-    readonly retainAvailable: boolean
-    readonly wildcardSubscriptionAvailable: boolean
-    readonly subscriptionIdentifiersAvailable: boolean
-    readonly sharedSubscriptionAvailable: boolean
-    readonly topicAliasMaximum: number
-    readonly receiveMaximum: number
-    readonly serverKeepAlive: number | undefined
-  }
-  readonly assignTopicAliases: boolean
-  readonly responseInformation: string | undefined
-  readonly maxConnect: number | undefined
-  readonly maxRuntime: number | undefined
-  readonly offline: (OfflineOptions & { readonly after: number }) | undefined
-  readonly dumps: ReadonlyArray<string>
-  readonly dumpPrefix: string
-  readonly dumpDecode: DumpDecode | undefined
   /** The behaviour options of the config (changeable at runtime). */
   readonly behavior: Behavior.BehaviorConfig
 }
+
+const fillDefaults = Schema.decodeSync(ServerOptions)
 
 /**
  * The behaviour options of a config.
@@ -236,40 +272,11 @@ export const behaviorOf = (config: MqttestConfig): Behavior.BehaviorConfig => {
  * @since 0.1.0
  */
 export const resolve = (config: MqttestConfig = {}): Resolved => {
-  const ports = config.ports ?? "1883-2000"
-  const [from, to] = typeof ports === "number" ? [ports, ports] : ports.split("-").map(Number)
-  return {
-    transport: config.transport ?? "tcp",
-    host: config.host ?? "127.0.0.1",
-    ports: { from: from!, to: to! },
-    strict: config.strict ?? false,
-    connectTimeout: config.connectTimeout ?? 10_000,
-    eventBufferSize: config.eventBufferSize ?? 1000,
-    connectionHistory: config.connectionHistory ?? 1000,
-    maxPacketSize: config.maxPacketSize ?? 268_435_460,
-    maxQueuedMessages: config.maxQueuedMessages ?? 1000,
-    maxOutbox: config.maxOutbox ?? 1000,
-    slowConsumer: config.slowConsumer ?? "drop",
-    capabilities: {
-      maximumQoS: config.capabilities?.maximumQoS ?? 2,
-      retainAvailable: config.capabilities?.retainAvailable ?? true,
-      wildcardSubscriptionAvailable: config.capabilities?.wildcardSubscriptionAvailable ?? true,
-      subscriptionIdentifiersAvailable: config.capabilities?.subscriptionIdentifiersAvailable ?? true,
-      sharedSubscriptionAvailable: config.capabilities?.sharedSubscriptionAvailable ?? true,
-      topicAliasMaximum: config.capabilities?.topicAliasMaximum ?? 10,
-      receiveMaximum: config.capabilities?.receiveMaximum ?? 65535,
-      serverKeepAlive: config.capabilities?.serverKeepAlive
-    },
-    assignTopicAliases: config.assignTopicAliases ?? false,
-    responseInformation: config.responseInformation,
-    maxConnect: config.maxConnect,
-    maxRuntime: config.maxRuntime,
-    offline: config.offline,
-    dumps: config.dumps ?? [],
-    dumpPrefix: config.dumpPrefix ?? "",
-    dumpDecode: config.dumpDecode,
-    behavior: behaviorOf(config)
-  }
+  // Only the server options are decoded here (the behaviour options are kept as they are).
+  const options = fillDefaults(config)
+  const [from, to] =
+    typeof options.ports === "number" ? [options.ports, options.ports] : options.ports.split("-").map(Number)
+  return { ...options, ports: { from: from!, to: to! }, behavior: behaviorOf(config) }
 }
 
 /**

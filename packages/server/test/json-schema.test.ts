@@ -34,6 +34,27 @@ describe("shipped JSON Schemas", () => {
     }
   })
 
+  it("config.schema.json states the defaults the server uses", () => {
+    const schema = shipped("config.schema.json") as { properties: Record<string, { default?: unknown }> }
+    const { ports, ...resolved } = Config.resolve({}) as unknown as Record<string, unknown> & {
+      readonly ports: { readonly from: number; readonly to: number }
+    }
+    const stated = Object.entries(schema.properties).filter(([, property]) => "default" in property)
+    // Every server option with a default says so (14 of them), the port range included.
+    assert.strictEqual(stated.length, 14)
+    for (const [key, property] of stated) {
+      const used = key === "ports" ? `${ports.from}-${ports.to}` : resolved[key]
+      assert.deepStrictEqual(used, property.default, key)
+    }
+    const capabilities = (schema.properties.capabilities as { properties: Record<string, { default?: unknown }> })
+      .properties
+    for (const [key, property] of Object.entries(capabilities)) {
+      if ("default" in property) {
+        assert.deepStrictEqual((resolved.capabilities as Record<string, unknown>)[key], property.default, key)
+      }
+    }
+  })
+
   it.effect("dump.schema.json accepts every line of a real dump and refuses broken ones", () =>
     Effect.gen(function* () {
       const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "mqttest-schema-"))
