@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import type { Config } from "@mqttest/server"
+import { Config } from "@mqttest/server"
 import { Effect, Option, Schema } from "effect"
 import { Flag } from "effect/cli"
 
@@ -28,15 +28,19 @@ const text = (name: string, description: string) =>
 const repeated = (name: string, description: string) =>
   Flag.String(name).pipe(Flag.withDescription(description), Flag.atLeast(0))
 
+/** The server's defaults, as the config Schema states them (for the flags' descriptions). */
+const defaults = Config.resolve({})
+
 /**
  * Every flag of the `mqttest` command.
  * @since 0.1.0
  */
 export const flags = {
-  ports: text("ports", "Port, port range (first free wins) or 0 for any free port (default 1883-2000)").pipe(
-    Flag.withAlias("p")
-  ),
-  host: text("host", "Interface to listen on (default 127.0.0.1)"),
+  ports: text(
+    "ports",
+    `Port, port range (first free wins) or 0 for any free port (default ${defaults.ports.from}-${defaults.ports.to})`
+  ).pipe(Flag.withAlias("p")),
+  host: text("host", `Interface to listen on (default ${defaults.host})`),
   config: text("config", "JSON config file (the library's config Schema); flags override it"),
   events: Flag.Boolean("events").pipe(
     Flag.withDescription("Write every server event as a JSON line on stdout"),
@@ -79,7 +83,10 @@ export const flags = {
   refusePublish: repeated("refuse-publish", "Topic filter whose publishes are refused, repeatable"),
   refuseUnsubscribe: repeated("refuse-unsubscribe", "Topic filter whose unsubscribes are refused, repeatable"),
   seed: text("seed", "Seed of random delays"),
-  connectTimeout: text("connect-timeout", "ms a connection may stay without CONNECT (default 10000)"),
+  connectTimeout: text(
+    "connect-timeout",
+    `ms a connection may stay without CONNECT (default ${defaults.connectTimeout})`
+  ),
   maxPacketSize: text("max-packet-size", "Largest packet accepted, in bytes"),
   maxQos: text("max-qos", "MQTT 5 capability: highest QoS (0, 1 or 2)"),
   noRetain: Flag.Boolean("no-retain").pipe(
@@ -118,38 +125,53 @@ export type Flags = {
   readonly [K in keyof typeof flags]: (typeof flags)[K] extends Flag.Flag<infer A> ? A : never
 }
 
-const integer = (
+/** The config's Schemas: every flag value is checked by the option it sets, with that option's errors. */
+const fields = Config.MqttestConfig.fields
+const capabilityFields = Config.Capabilities.fields
+
+/** Checks a flag's value with the Schema of the option it sets. */
+const checked =
+  <S extends Schema.Top & { readonly DecodingServices: never }>(flag: string, schema: S) =>
+  (value: unknown): Effect.Effect<S["Type"], UsageError> =>
+    Schema.decodeUnknownEffect(schema)(value, { onExcessProperty: "error", reportInput: true }).pipe(
+      Effect.mapError(
+        (error) =>
+          new UsageError({
+            flag,
+            // In a per-connection list, element N is connection N's value.
+            problem: Config.formatIssue(error.issue).replace(/^\[(\d+)\]: /, "connection $1: ")
+          })
+      )
+    )
+
+/** A whole number written in decimal (what every numeric flag takes), then checked by its option's Schema. */
+const integer = <S extends Schema.Top & { readonly DecodingServices: never }>(
   flag: string,
   raw: string,
-  min = 0,
-  max = Number.MAX_SAFE_INTEGER
-): Effect.Effect<number, UsageError> => {
-  const value = Number(raw)
-  return /^\d+$/.test(raw.trim()) && value >= min && value <= max
-    ? Effect.succeed(value)
-    : Effect.fail(
-        new UsageError({
-          flag,
-          problem: `expected ${max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer from ${min} to ${max}`}, got ${JSON.stringify(raw)}`
-        })
-      )
-}
+  schema: S
+): Effect.Effect<S["Type"], UsageError> =>
+  /^\d+$/.test(raw.trim())
+    ? checked(flag, schema)(Number(raw))
+    : Effect.fail(new UsageError({ flag, problem: `expected a whole number, got ${JSON.stringify(raw)}` }))
 
-/** `n[,n…]` with `-` for none: one value, or a per-connection list. */
-const perConnection = (flag: string, raw: string, min = 0) =>
+/** `n[,n…]` with `-` for none: one value, or a per-connection list; checked by the option's Schema. */
+const perConnection = <S extends Schema.Top & { readonly DecodingServices: never }>(
+  flag: string,
+  raw: string,
+  schema: S
+) =>
   Effect.gen(function* () {
-    const parts = raw.split(",").map((part) => part.trim())
     const values: Array<number | null> = []
-    for (const part of parts) {
+    for (const part of raw.split(",").map((part) => part.trim())) {
       if (part === "-") values.push(null)
-      else if (/^\d+$/.test(part)) values.push(yield* integer(flag, part, min))
+      else if (/^\d+$/.test(part)) values.push(Number(part))
       else
         return yield* new UsageError({
           flag,
-          problem: `expected n[,n…] (integers ≥ ${min}, one per connection; - = unset), got ${JSON.stringify(raw)}`
+          problem: `expected n[,n…] (whole numbers, one per connection; - = unset), got ${JSON.stringify(raw)}`
         })
     }
-    return values.length === 1 ? values[0]! : values
+    return yield* checked(flag, schema)(values.length === 1 ? values[0]! : values)
   })
 
 const refusal = (topics: ReadonlyArray<string>) => (topics.length === 0 ? undefined : { topics })
@@ -160,51 +182,80 @@ const refusal = (topics: ReadonlyArray<string>) => (topics.length === 0 ? undefi
  */
 export const toConfig = (f: Flags): Effect.Effect<Config.MqttestConfig, UsageError> =>
   Effect.gen(function* () {
-    const out: Record<string, unknown> = {}
+    const out: { -readonly [K in keyof Config.MqttestConfig]?: Config.MqttestConfig[K] } = {}
     const opt = <A>(o: Option.Option<A>) => (Option.isSome(o) ? o.value : undefined)
     // Unset, --ports and --host leave the config file's (or the server's default) value.
     const ports = opt(f.ports)?.trim()
-    if (ports !== undefined) out.ports = /^\d+$/.test(ports) ? yield* integer("ports", ports, 0, 65535) : ports
+    if (ports !== undefined) {
+      out.ports = yield* checked("ports", fields.ports.schema)(/^\d+$/.test(ports) ? Number(ports) : ports)
+    }
     const host = opt(f.host)
-    if (host !== undefined) out.host = host
+    if (host !== undefined) out.host = yield* checked("host", fields.host.schema)(host)
     if (f.strict) out.strict = true
     const ackTimeouts = opt(f.ackTimeouts)
     if (ackTimeouts !== undefined) {
       const [v3, v5, ...rest] = ackTimeouts.split(",").map((p) => p.trim())
       if (rest.length > 0) return yield* new UsageError({ flag: "ack-timeouts", problem: "expected ms[,ms]" })
       const parse = (raw: string | undefined, fallback: number | null) =>
-        raw === undefined ? Effect.succeed(fallback) : raw === "-" ? Effect.succeed(null) : integer("ack-timeouts", raw)
-      out.ackTimeouts = { mqtt3: yield* parse(v3, 5000), mqtt5: yield* parse(v5, null) }
+        raw === undefined || raw === "-"
+          ? Effect.succeed(raw === undefined ? fallback : null)
+          : /^\d+$/.test(raw)
+            ? Effect.succeed(Number(raw))
+            : Effect.fail(
+                new UsageError({
+                  flag: "ack-timeouts",
+                  problem: `expected ms[,ms], got ${JSON.stringify(ackTimeouts)}`
+                })
+              )
+      out.ackTimeouts = yield* checked(
+        "ack-timeouts",
+        fields.ackTimeouts.schema
+      )({
+        mqtt3: yield* parse(v3, 5000),
+        mqtt5: yield* parse(v5, null)
+      })
     }
-    const lists: ReadonlyArray<readonly [keyof Flags, string, string, number]> = [
-      ["ackDelay", "ack-delay", "ackDelay", 0],
-      ["connackDelay", "connack-delay", "connackDelay", 0],
-      ["maxPkt", "max-pkt", "maxPackets", 1],
-      ["maxTime", "max-time", "maxTime", 0],
-      ["sessionExpire", "session-expire", "sessionExpiry", 0]
-    ]
-    for (const [key, flag, option, min] of lists) {
-      const raw = opt(f[key] as Option.Option<string>)
-      if (raw !== undefined) out[option] = yield* perConnection(flag, raw, min)
+    const ackDelay = opt(f.ackDelay)
+    if (ackDelay !== undefined) out.ackDelay = yield* perConnection("ack-delay", ackDelay, fields.ackDelay.schema)
+    const connackDelay = opt(f.connackDelay)
+    if (connackDelay !== undefined) {
+      out.connackDelay = yield* perConnection("connack-delay", connackDelay, fields.connackDelay.schema)
     }
-    const single: ReadonlyArray<readonly [keyof Flags, string, string, number, number]> = [
-      ["maxPktDelay", "max-pkt-delay", "maxPacketsDelay", 0, Number.MAX_SAFE_INTEGER],
-      ["maxConnect", "max-connect", "maxConnect", 1, Number.MAX_SAFE_INTEGER],
-      ["maxRuntime", "max-runtime", "maxRuntime", 0, Number.MAX_SAFE_INTEGER],
-      ["seed", "seed", "seed", 0, Number.MAX_SAFE_INTEGER],
-      ["connectTimeout", "connect-timeout", "connectTimeout", 1, Number.MAX_SAFE_INTEGER],
-      ["maxPacketSize", "max-packet-size", "maxPacketSize", 2, 268435460]
-    ]
-    for (const [key, flag, option, min, max] of single) {
-      const raw = opt(f[key] as Option.Option<string>)
-      if (raw !== undefined) out[option] = yield* integer(flag, raw, min, max)
+    const maxPkt = opt(f.maxPkt)
+    if (maxPkt !== undefined) out.maxPackets = yield* perConnection("max-pkt", maxPkt, fields.maxPackets.schema)
+    const maxTime = opt(f.maxTime)
+    if (maxTime !== undefined) out.maxTime = yield* perConnection("max-time", maxTime, fields.maxTime.schema)
+    const sessionExpire = opt(f.sessionExpire)
+    if (sessionExpire !== undefined) {
+      out.sessionExpiry = yield* perConnection("session-expire", sessionExpire, fields.sessionExpiry.schema)
+    }
+    const maxPktDelay = opt(f.maxPktDelay)
+    if (maxPktDelay !== undefined) {
+      out.maxPacketsDelay = yield* integer("max-pkt-delay", maxPktDelay, fields.maxPacketsDelay.schema)
+    }
+    const maxConnect = opt(f.maxConnect)
+    if (maxConnect !== undefined) out.maxConnect = yield* integer("max-connect", maxConnect, fields.maxConnect.schema)
+    const maxRuntime = opt(f.maxRuntime)
+    if (maxRuntime !== undefined) out.maxRuntime = yield* integer("max-runtime", maxRuntime, fields.maxRuntime.schema)
+    const seed = opt(f.seed)
+    if (seed !== undefined) out.seed = yield* integer("seed", seed, fields.seed.schema)
+    const connectTimeout = opt(f.connectTimeout)
+    if (connectTimeout !== undefined) {
+      out.connectTimeout = yield* integer("connect-timeout", connectTimeout, fields.connectTimeout.schema)
+    }
+    const maxPacketSize = opt(f.maxPacketSize)
+    if (maxPacketSize !== undefined) {
+      out.maxPacketSize = yield* integer("max-packet-size", maxPacketSize, fields.maxPacketSize.schema)
     }
     const dumpPrefix = opt(f.dumpPrefix)
     if (dumpPrefix !== undefined) out.dumpPrefix = dumpPrefix
     if (f.dumps.length > 0) out.dumps = f.dumps
     const decode = opt(f.dumpDecode)
     if (decode !== undefined) {
-      out.dumpDecode = ["utf8", "json", "hex", "base64"].includes(decode) ? decode : { command: decode }
+      out.dumpDecode = yield* checked(
+        "dump-decode",
+        fields.dumpDecode.schema
+      )(["utf8", "json", "hex", "base64"].includes(decode) ? decode : { command: decode })
     }
     const idprefix = opt(f.idprefix)
     if (idprefix !== undefined) out.clientIdPrefix = { prefix: idprefix }
@@ -213,10 +264,13 @@ export const toConfig = (f: Flags): Effect.Effect<Config.MqttestConfig, UsageErr
       const colon = userpass.indexOf(":")
       if (colon < 0) return yield* new UsageError({ flag: "userpass", problem: "expected user:password" })
       const password = userpass.slice(colon + 1)
-      out.credentials = {
+      out.credentials = yield* checked(
+        "userpass",
+        fields.credentials.schema
+      )({
         username: userpass.slice(0, colon),
         password: password.startsWith("hex:") ? { hex: password.slice(4) } : password
-      }
+      })
     }
     const refuseSubscribe = refusal(f.refuseSubscribe)
     if (refuseSubscribe) out.refuseSubscribe = refuseSubscribe
@@ -224,19 +278,35 @@ export const toConfig = (f: Flags): Effect.Effect<Config.MqttestConfig, UsageErr
     if (refusePublish) out.refusePublish = refusePublish
     const refuseUnsubscribe = refusal(f.refuseUnsubscribe)
     if (refuseUnsubscribe) out.refuseUnsubscribe = refuseUnsubscribe
-    const capabilities: Record<string, unknown> = {}
+    const capabilities: { -readonly [K in keyof Config.Capabilities]?: Config.Capabilities[K] } = {}
     const maxQos = opt(f.maxQos)
-    if (maxQos !== undefined) capabilities.maximumQoS = yield* integer("max-qos", maxQos, 0, 2)
+    if (maxQos !== undefined)
+      capabilities.maximumQoS = yield* integer("max-qos", maxQos, capabilityFields.maximumQoS.schema)
     if (f.noRetain) capabilities.retainAvailable = false
     const receiveMaximum = opt(f.receiveMaximum)
-    if (receiveMaximum !== undefined)
-      capabilities.receiveMaximum = yield* integer("receive-maximum", receiveMaximum, 1, 65535)
+    if (receiveMaximum !== undefined) {
+      capabilities.receiveMaximum = yield* integer(
+        "receive-maximum",
+        receiveMaximum,
+        capabilityFields.receiveMaximum.schema
+      )
+    }
     const aliasMaximum = opt(f.topicAliasMaximum)
     if (aliasMaximum !== undefined) {
-      capabilities.topicAliasMaximum = yield* integer("topic-alias-maximum", aliasMaximum, 0, 65535)
+      capabilities.topicAliasMaximum = yield* integer(
+        "topic-alias-maximum",
+        aliasMaximum,
+        capabilityFields.topicAliasMaximum.schema
+      )
     }
     const keepAlive = opt(f.serverKeepAlive)
-    if (keepAlive !== undefined) capabilities.serverKeepAlive = yield* integer("server-keep-alive", keepAlive, 0, 65535)
+    if (keepAlive !== undefined) {
+      capabilities.serverKeepAlive = yield* integer(
+        "server-keep-alive",
+        keepAlive,
+        capabilityFields.serverKeepAlive.schema
+      )
+    }
     if (Object.keys(capabilities).length > 0) out.capabilities = capabilities
-    return out as Config.MqttestConfig
+    return out
   })

@@ -443,8 +443,23 @@ describe("mqttest CLI exit codes and errors", () => {
   test("2 for a bad flag value, naming the flag and what was expected, without a stack trace", async () => {
     const { code, stderr } = await run(["--ack-delay", "abc"])
     assert.strictEqual(code, 2)
-    assert.include(stderr, '--ack-delay: expected n[,n…] (integers ≥ 0, one per connection; - = unset), got "abc"')
+    assert.include(stderr, '--ack-delay: expected n[,n…] (whole numbers, one per connection; - = unset), got "abc"')
     assert.notInclude(stderr, "    at ")
+  })
+
+  test("2 for a flag value out of its option's range, in the config Schema's words", async () => {
+    const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+      [["--max-pkt", "3,0"], "--max-pkt: connection 1: expected a value greater than or equal to 1, got 0"],
+      [["--receive-maximum", "0"], "--receive-maximum: expected a value between 1 and 65535, got 0"],
+      [["--max-qos", "3"], "--max-qos: expected 0 | 1 | 2, got 3"],
+      [["--max-packet-size", "1"], "--max-packet-size: expected a value between 2 and 268435460, got 1"],
+      [["--connect-timeout", "soon"], '--connect-timeout: expected a whole number, got "soon"']
+    ]
+    for (const [args, message] of cases) {
+      const { code, stderr } = await run(args)
+      assert.strictEqual(code, 2, args.join(" "))
+      assert.include(stderr, message)
+    }
   })
 
   test("2 for a port range that ends before it starts", async () => {
