@@ -61,16 +61,16 @@ export class Connection {
   clientReceiveMaximum = 65535
   /** Maximum Packet Size the client announced (MQTT 5). */
   clientMaximumPacketSize: number | undefined
-  /** Topic aliases the client set on this connection (MQTT 5). */
-  readonly topicAliasesIn = new Map<number, string>()
+  /** Topic aliases the client set on this connection (MQTT 5); made on first use. */
+  topicAliasesIn: Map<number, string> | undefined = undefined
   /** Highest topic alias the client accepts from the server (MQTT 5). */
   clientTopicAliasMaximum = 0
-  /** Topic aliases the server assigned towards the client, by topic. */
-  readonly topicAliasesOut = new Map<string, number>()
+  /** Topic aliases the server assigned towards the client, by topic; made on first use. */
+  topicAliasesOut: Map<string, number> | undefined = undefined
   /** The client wants reason strings and user properties on acknowledgements (MQTT 5). */
   requestProblemInformation = true
-  /** Packet ids of QoS 1/2 PUBLISHes received on this connection, to spot resends. */
-  readonly publishIds = new Set<number>()
+  /** Packet ids of QoS 1/2 PUBLISHes received on this connection, to spot resends; made on first use. */
+  publishIds: Set<number> | undefined = undefined
   /** Packets held back while a delayed CONNACK waits; undefined when not holding. */
   private held: Array<Packet.Packet> | undefined = undefined
   /** Clock millis of the last packet received (or of the CONNACK, for the keep alive). */

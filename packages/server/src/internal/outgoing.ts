@@ -10,11 +10,13 @@ import type { Connection } from "./connection.js"
  * first PUBLISH of a topic carries topic and alias, later ones the alias only.
  */
 const alias = (conn: Connection, packet: Packet.Publish): Packet.Publish => {
-  const known = conn.topicAliasesOut.get(packet.topic)
+  conn.topicAliasesOut ??= new Map()
+  const aliases = conn.topicAliasesOut
+  const known = aliases.get(packet.topic)
   if (known !== undefined) return { ...packet, topic: "", properties: { ...packet.properties, topicAlias: known } }
-  if (conn.topicAliasesOut.size >= conn.clientTopicAliasMaximum) return packet
-  const next = conn.topicAliasesOut.size + 1
-  conn.topicAliasesOut.set(packet.topic, next)
+  if (aliases.size >= conn.clientTopicAliasMaximum) return packet
+  const next = aliases.size + 1
+  aliases.set(packet.topic, next)
   return { ...packet, properties: { ...packet.properties, topicAlias: next } }
 }
 
