@@ -109,7 +109,7 @@ export class Broker {
         ...(reasonString !== undefined ? { properties: { reasonString } } : {})
       })
     }
-    conn.closing = reason
+    conn.closeWith(reason)
     conn.outbox.end()
   }
 
@@ -128,7 +128,7 @@ export class Broker {
    * is destroyed (FIN), or reset (RST) with `how: "reset"`.
    */
   abort(conn: Connection, reason: CloseReason, how: "destroy" | "reset" = "destroy"): void {
-    conn.closing ??= reason
+    conn.closeWith(reason)
     if (how === "reset") conn.io.reset()
     else conn.io.destroy()
   }
@@ -162,8 +162,7 @@ export class Broker {
 
   /** Called once when a connection has ended, whatever ended it. */
   finalize(conn: Connection, reason: CloseReason): void {
-    if (!conn.open) return
-    conn.open = false
+    if (!conn.end()) return
     this.live.delete(conn.id)
     // Closed connections are kept as stats only, and only the latest `connectionHistory` of them.
     this.closedStats.push(statsOf(conn))
@@ -181,7 +180,7 @@ export class Broker {
         // MQTT 5 Will Delay Interval: the store publishes it when the delay has passed or the session ends,
         // unless the client resumes the session first [MQTT-3.1.3-9].
         delayedWill = { delay, publish: () => this.publishWillMessage(will, session.clientId) }
-        conn.will = undefined
+        conn.takeWill(false)
       } else {
         this.publishWill(conn)
       }
@@ -201,11 +200,8 @@ export class Broker {
 
   /** Publishes a connection's will message (once). */
   publishWill(conn: Connection): void {
-    const will = conn.will
-    if (will === undefined) return
-    conn.will = undefined
-    conn.willPublished = true
-    this.publishWillMessage(will, conn.clientId)
+    const will = conn.takeWill(true)
+    if (will !== undefined) this.publishWillMessage(will, conn.clientId)
   }
 
   private publishWillMessage(will: Packet.Will, clientId: string | undefined): void {

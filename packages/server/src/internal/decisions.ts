@@ -51,7 +51,7 @@ export const countPacket = (broker: Broker, conn: Connection): void => {
   if (conn.stopHandling || conn.closing !== undefined) return
   const decision = conn.policy.countPacket(conn.counters.packetsIn)
   if (decision === undefined) return
-  conn.stopHandling = true
+  conn.stopHandlingPackets()
   broker.report(conn, decision.injected)
   conn.io.timer(
     "maxPackets",
@@ -98,8 +98,7 @@ export const refusal = (
 
 /** Stops reading and writing a connection, keeping its socket open (the `blackhole` behaviour and command). */
 export const blackhole = (broker: Broker, conn: Connection): void => {
-  if (conn.closing !== undefined || conn.blackholed) return
-  conn.blackholed = true
+  if (conn.closing !== undefined || !conn.blackhole()) return
   broker.report(conn, { fault: "blackhole", detail: "no more reading or writing; the socket stays open" })
 }
 

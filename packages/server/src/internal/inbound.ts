@@ -71,7 +71,7 @@ export const run = (deps: InboundDeps): Effect.Effect<void, Socket.SocketError> 
         const read: Array<Uint8Array> = []
         for (const chunk of chunks) {
           const bytes = typeof chunk === "string" ? textEncoder.encode(chunk) : chunk
-          conn.counters.bytesIn += bytes.length
+          conn.countIn(bytes.length)
           read.push(bytes)
         }
         // A blackholed connection reads on (to notice the client leaving) but handles nothing.
@@ -106,7 +106,7 @@ export const run = (deps: InboundDeps): Effect.Effect<void, Socket.SocketError> 
         // The last PUBLISH filled a consumer's outbox: wait for it (TCP pushes back on this client).
         if (conn.outbox.blocked) yield* conn.outbox.untilConsumerHasRoom
         if (conn.closing !== undefined) return
-        conn.counters.packetsIn++
+        conn.countPacketIn()
         handled++
         conn.heardAt(now())
         // A CONNECT names its client (an empty id is assigned later, in CONNACK).

@@ -56,14 +56,14 @@ export const run = (deps: OutboundDeps): Effect.Effect<void, Socket.SocketError>
     const chunks: Array<Uint8Array> = []
     const sent: Array<Packet.Packet> = []
     for (const packet of packets) {
-      const encoded = Encoder.encode(packet, conn.level, { maxPacketSize: conn.clientMaximumPacketSize })
+      const encoded = Encoder.encode(packet, conn.level, { maxPacketSize: conn.limits.maximumPacketSize })
       if (encoded._tag === "Failure") {
         notSent(packet, encoded.failure.message)
         continue
       }
       chunks.push(encoded.success)
       sent.push(packet)
-      conn.counters.bytesOut += encoded.success.length
+      conn.countOut(encoded.success.length)
     }
     return { chunks, sent }
   }
@@ -82,7 +82,7 @@ export const run = (deps: OutboundDeps): Effect.Effect<void, Socket.SocketError>
 
   const reportSent = (sent: ReadonlyArray<Packet.Packet>) => {
     for (const packet of sent) {
-      conn.counters.packetsOut++
+      conn.countPacketOut()
       emit({
         _tag: "PacketSent",
         connection: conn.id,

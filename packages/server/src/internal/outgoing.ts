@@ -10,14 +10,10 @@ import type { Connection } from "./connection.js"
  * first PUBLISH of a topic carries topic and alias, later ones the alias only.
  */
 const alias = (conn: Connection, packet: Packet.Publish): Packet.Publish => {
-  conn.topicAliasesOut ??= new Map()
-  const aliases = conn.topicAliasesOut
-  const known = aliases.get(packet.topic)
-  if (known !== undefined) return { ...packet, topic: "", properties: { ...packet.properties, topicAlias: known } }
-  if (aliases.size >= conn.clientTopicAliasMaximum) return packet
-  const next = aliases.size + 1
-  aliases.set(packet.topic, next)
-  return { ...packet, properties: { ...packet.properties, topicAlias: next } }
+  const alias = conn.aliasOut(packet.topic)
+  if (alias === undefined) return packet
+  if (alias.known) return { ...packet, topic: "", properties: { ...packet.properties, topicAlias: alias.alias } }
+  return { ...packet, properties: { ...packet.properties, topicAlias: alias.alias } }
 }
 
 /**
@@ -47,7 +43,7 @@ const withoutProblemInformation = (packet: Packet.Packet): Packet.Packet => {
 export const prepare = (conn: Connection, packet: Packet.Packet, assignTopicAliases: boolean): Packet.Packet => {
   if (conn.level !== 5) return packet
   let out = packet
-  if (out._tag === "Publish" && assignTopicAliases && conn.clientTopicAliasMaximum > 0) out = alias(conn, out)
-  if (!conn.requestProblemInformation) out = withoutProblemInformation(out)
+  if (out._tag === "Publish" && assignTopicAliases && conn.limits.topicAliasMaximum > 0) out = alias(conn, out)
+  if (!conn.limits.requestProblemInformation) out = withoutProblemInformation(out)
   return out
 }

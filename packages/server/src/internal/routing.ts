@@ -58,7 +58,7 @@ export const deliver = (
 const enqueue = (broker: Broker, session: Session.Session, message: Message.Message): void => {
   if (!session.enqueue(message)) {
     const conn = broker.clients.get(session.clientId)
-    if (conn !== undefined) conn.counters.messagesDropped++
+    if (conn !== undefined) conn.countDropped()
     broker.warn(conn, `queue of ${session.clientId} is full: oldest message dropped`)
   }
 }
@@ -84,7 +84,7 @@ const pushBack = (broker: Broker, conn: Connection, message: Message.Message): b
 const slowConsumer = (broker: Broker, conn: Connection, session: Session.Session, message: Message.Message): void => {
   if (broker.config.slowConsumer === "disconnect") return broker.disconnectSlowConsumer(conn)
   if (message.qos > 0) return enqueue(broker, session, message)
-  conn.counters.messagesDropped++
+  conn.countDropped()
   if (conn.outbox.dropped()) {
     broker.warn(
       conn,
@@ -138,7 +138,7 @@ export const transmit = (
     conn.send(base)
     return
   }
-  const packetId = session.outbound.size < conn.clientReceiveMaximum ? session.allocatePacketId() : undefined
+  const packetId = session.outbound.size < conn.limits.receiveMaximum ? session.allocatePacketId() : undefined
   if (packetId === undefined) {
     enqueue(broker, session, message)
     return
@@ -153,7 +153,7 @@ export const transmit = (
 export const drainQueue = (broker: Broker, conn: Connection, session: Session.Session): void => {
   while (session.queue.length > 0 && conn.closing === undefined) {
     const next = session.queue[0]!
-    if (next.qos > 0 && session.outbound.size >= conn.clientReceiveMaximum) return
+    if (next.qos > 0 && session.outbound.size >= conn.limits.receiveMaximum) return
     if (conn.outbox.full) return
     session.queue.shift()
     transmit(broker, conn, session, next, [])

@@ -24,7 +24,7 @@ const refuse = (broker: Broker, conn: Connection, v3Code: number, v5Code: number
  * Closes a connection that stays silent for 1.5 × its keep alive [MQTT-3.1.2-24],
  * counted from when the CONNACK went out (a delayed CONNACK does not eat the client's time).
  */
-const keepAlive = (broker: Broker, conn: Connection): Effect.Effect<void> => {
+const keepAliveCheck = (broker: Broker, conn: Connection): Effect.Effect<void> => {
   const limit = conn.keepAlive * 1500
   const check: Effect.Effect<void> = Effect.suspend(() => {
     // A blackholed connection is left for the client's keep alive to detect.
@@ -91,8 +91,7 @@ export const handleConnect = (broker: Broker, conn: Connection, packet: Packet.C
   if (conn.connectReceived) {
     return broker.violation(conn, "a second CONNECT on the same connection", "MQTT-3.1.0-2")
   }
-  conn.connectReceived = true
-  conn.level = packet.protocolLevel
+  conn.connectAt(packet.protocolLevel)
   const level = packet.protocolLevel
   const strict = broker.config.strict
 
@@ -122,8 +121,7 @@ export const handleConnect = (broker: Broker, conn: Connection, packet: Packet.C
 
   warnObsoleteIdioms(broker, conn, packet)
   // From here on the client id is known, so behaviour rules matched by client id apply.
-  conn.clientId = clientId
-  conn.policy.identify(clientId)
+  conn.identify(clientId)
   const refused = conn.policy.refuseConnect(packet, clientId)
   if (refused !== undefined) {
     broker.report(conn, refused.injected)
@@ -174,25 +172,26 @@ export const handleConnect = (broker: Broker, conn: Connection, packet: Packet.C
     session.packetIds = packetIds.allocator
     broker.report(conn, packetIds.injected)
   }
-  conn.session = session
-  conn.will = packet.will
-  conn.keepAlive = packet.keepAlive
+  let keepAlive = packet.keepAlive
+  let limits = conn.limits
   let properties: Packet.ConnackProperties | undefined
   if (level === 5) {
     const props = packet.properties
-    conn.clientReceiveMaximum = props?.receiveMaximum ?? 65535
-    conn.clientMaximumPacketSize = props?.maximumPacketSize
-    conn.clientTopicAliasMaximum = props?.topicAliasMaximum ?? 0
-    conn.requestProblemInformation = props?.requestProblemInformation ?? true
+    limits = {
+      receiveMaximum: props?.receiveMaximum ?? 65535,
+      maximumPacketSize: props?.maximumPacketSize,
+      topicAliasMaximum: props?.topicAliasMaximum ?? 0,
+      requestProblemInformation: props?.requestProblemInformation ?? true
+    }
     const serverKeepAlive = broker.config.capabilities.serverKeepAlive
-    if (serverKeepAlive !== undefined) conn.keepAlive = serverKeepAlive
+    if (serverKeepAlive !== undefined) keepAlive = serverKeepAlive
     properties = connackProperties(broker, {
       assigned: assigned ? clientId : undefined,
       serverKeepAlive,
       responseInformation: props?.requestResponseInformation === true ? broker.config.responseInformation : undefined
     })
   }
-  conn.connected = true
+  conn.accepted({ session, will: packet.will, keepAlive, limits })
   Decisions.holdForConnack(broker, conn)
   // Rules may set another maxTime now that the client id is known.
   Decisions.startMaxTime(broker, conn)
@@ -202,7 +201,7 @@ export const handleConnect = (broker: Broker, conn: Connection, packet: Packet.C
     reasonCode: 0,
     ...(properties !== undefined ? { properties } : {})
   })
-  if (conn.keepAlive > 0) conn.io.timer("keepAlive", keepAlive(broker, conn))
+  if (conn.keepAlive > 0) conn.io.timer("keepAlive", keepAliveCheck(broker, conn))
   Routing.resumeInflight(conn, session)
   Routing.drainQueue(broker, conn, session)
 }

@@ -24,11 +24,10 @@ const resolveTopic = (broker: Broker, conn: Connection, packet: Packet.Publish):
     return undefined
   }
   if (packet.topic !== "") {
-    conn.topicAliasesIn ??= new Map()
-    conn.topicAliasesIn.set(alias, packet.topic)
+    conn.setAliasIn(alias, packet.topic)
     return packet.topic
   }
-  const topic = conn.topicAliasesIn?.get(alias)
+  const topic = conn.aliasIn(alias)
   if (topic === undefined) {
     broker.violation(
       conn,
@@ -94,15 +93,13 @@ export const handlePublish = (broker: Broker, conn: Connection, packet: Packet.P
   if (v5 && !withinLimits(broker, conn, packet)) return
   const packetId = packet.packetId!
   if (packet.qos > 0) {
-    if (v5 && packet.dup && conn.publishIds?.has(packetId) === true) {
+    if (conn.seenPublishId(packetId) && v5 && packet.dup) {
       broker.warn(
         conn,
         `PUBLISH ${packetId} resent on a live MQTT 5 connection: MQTT 5 resends only after reconnecting`,
         "MQTT-4.4.0-1"
       )
     }
-    conn.publishIds ??= new Set()
-    conn.publishIds.add(packetId)
   }
   const message: Message.Message = {
     topic,
