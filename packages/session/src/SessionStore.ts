@@ -162,7 +162,7 @@ export const makeMemory: Effect.Effect<Shape, never, Scope.Scope> = Effect.gen(f
       }
       if (session !== undefined) {
         resumed(session)
-        session.expiryInterval = options.expiryInterval
+        session.expireAfter(options.expiryInterval)
         return { session, present: true }
       }
       const created = new Session(clientId, options.expiryInterval, options.maxQueued)

@@ -50,19 +50,16 @@ describe("PacketId", () => {
 describe("Session", () => {
   it("allocates ids not in flight and bounds its queue", () => {
     const session = new Session.Session("c", 0, 2)
-    session.outbound.set(1, {
-      packetId: 1,
-      state: "puback",
-      publish: {
-        _tag: "Publish",
-        topic: "t",
-        payload: new Uint8Array(),
-        qos: 1,
-        retain: false,
-        dup: false,
-        packetId: 1
-      }
+    const publish = (packetId: number, qos: 1 | 2) => ({
+      _tag: "Publish" as const,
+      topic: "t",
+      payload: new Uint8Array(),
+      qos,
+      retain: false,
+      dup: false,
+      packetId
     })
+    session.sent(publish(1, 1))
     assert.strictEqual(session.allocatePacketId(), 2)
     assert.isTrue(session.enqueue(message("t", "1")))
     assert.isTrue(session.enqueue(message("t", "2")))
@@ -72,5 +69,36 @@ describe("Session", () => {
       ["2", "3"]
     )
     assert.strictEqual(session.droppedFromQueue, 1)
+    assert.strictEqual(session.dequeue()?.payload.length, 1)
+  })
+
+  it("tracks both QoS 2 flows through what happened: sent, PUBREC, PUBCOMP; PUBREC sent, PUBREL", () => {
+    const session = new Session.Session("c", 0)
+    session.sent({
+      _tag: "Publish",
+      topic: "t",
+      payload: new Uint8Array(),
+      qos: 2,
+      retain: false,
+      dup: false,
+      packetId: 7
+    })
+    assert.strictEqual(session.outbound.get(7)?.state, "pubrec")
+    session.received(7)
+    assert.strictEqual(session.outbound.get(7)?.state, "pubcomp")
+    session.completed(7)
+    assert.strictEqual(session.outbound.size, 0)
+    session.awaitRelease(9)
+    assert.isTrue(session.inboundQoS2.has(9))
+    assert.isTrue(session.release(9))
+    assert.isFalse(session.release(9))
+  })
+
+  it("keeps the client's expiry unless the test imposes one", () => {
+    const session = new Session.Session("c", 60)
+    session.expireAfter(0)
+    assert.strictEqual(session.expiryInterval, 0)
+    session.impose({ expiryOverride: 5000 })
+    assert.strictEqual(session.expiryOverride, 5000)
   })
 })

@@ -143,8 +143,8 @@ export const transmit = (
     enqueue(broker, session, message)
     return
   }
-  const publish: Packet.Publish = { ...base, packetId }
-  session.outbound.set(packetId, { packetId, publish, state: message.qos === 1 ? "puback" : "pubrec" })
+  const publish = { ...base, packetId }
+  session.sent(publish)
   conn.send(publish)
   armResend(conn, session, packetId)
 }
@@ -155,7 +155,7 @@ export const drainQueue = (broker: Broker, conn: Connection, session: Session.Se
     const next = session.queue[0]!
     if (next.qos > 0 && session.outbound.size >= conn.limits.receiveMaximum) return
     if (conn.outbox.full) return
-    session.queue.shift()
+    session.dequeue()
     transmit(broker, conn, session, next, [])
   }
 }
@@ -202,7 +202,7 @@ export const completeOutbound = (
   session: Session.Session,
   packetId: number
 ): void => {
-  session.outbound.delete(packetId)
+  session.completed(packetId)
   conn.io.cancelTimer(`resend/${packetId}`)
   drainQueue(broker, conn, session)
 }

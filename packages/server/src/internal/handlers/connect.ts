@@ -165,13 +165,10 @@ export const handleConnect = (broker: Broker, conn: Connection, packet: Packet.C
   })
 
   const imposed = conn.policy.sessionExpiry()
-  session.expiryOverride = imposed?.millis
-  if (imposed !== undefined) broker.report(conn, imposed.injected)
   const packetIds = conn.policy.packetIds()
-  if (packetIds !== undefined) {
-    session.packetIds = packetIds.allocator
-    broker.report(conn, packetIds.injected)
-  }
+  session.impose({ expiryOverride: imposed?.millis, packetIds: packetIds?.allocator })
+  if (imposed !== undefined) broker.report(conn, imposed.injected)
+  if (packetIds !== undefined) broker.report(conn, packetIds.injected)
   let keepAlive = packet.keepAlive
   let limits = conn.limits
   let properties: Packet.ConnackProperties | undefined

@@ -20,7 +20,7 @@ const handleDisconnect = (broker: Broker, conn: Connection, packet: Packet.Disco
         return broker.violation(conn, "DISCONNECT sets a session expiry after CONNECT set 0", "MQTT-3.14.2-2")
       }
       // A test's session expiry override wins over what the client asks for.
-      if (session.expiryOverride === undefined) session.expiryInterval = expiry
+      if (session.expiryOverride === undefined) session.expireAfter(expiry)
     }
     // Reason 0x04: the client asks for its will to be published.
     if (packet.reasonCode === ReasonCode.V5.DisconnectWithWillMessage) broker.publishWill(conn)

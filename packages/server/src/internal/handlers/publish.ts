@@ -132,7 +132,7 @@ export const handlePublish = (broker: Broker, conn: Connection, packet: Packet.P
       let delivered = 1
       if (!session.inboundQoS2.has(packetId)) {
         // An MQTT 5 refusal ends the flow at PUBREC: no PUBREL follows.
-        if (!(v5 && refused !== undefined)) session.inboundQoS2.add(packetId)
+        if (!(v5 && refused !== undefined)) session.awaitRelease(packetId)
         delivered = route()
       }
       Decisions.sendAck(broker, conn, { _tag: "Pubrec", packetId, ...ackCode(delivered) })
@@ -142,7 +142,7 @@ export const handlePublish = (broker: Broker, conn: Connection, packet: Packet.P
 }
 
 export const handlePubrel = (broker: Broker, conn: Connection, packet: Packet.Pubrel): void => {
-  const known = conn.session!.inboundQoS2.delete(packet.packetId)
+  const known = conn.session!.release(packet.packetId)
   if (!known) broker.warn(conn, `PUBREL for packet id ${packet.packetId}, which is not awaiting release`)
   Decisions.sendAck(broker, conn, {
     _tag: "Pubcomp",
@@ -173,7 +173,7 @@ export const handlePubrec = (broker: Broker, conn: Connection, packet: Packet.Pu
   }
   // MQTT 5: a failure reason code ends the flow here.
   if ((packet.reasonCode ?? 0) >= 0x80) return Routing.completeOutbound(broker, conn, session, packet.packetId)
-  entry.state = "pubcomp"
+  session.received(packet.packetId)
   conn.send({ _tag: "Pubrel", packetId: packet.packetId })
   Routing.armResend(conn, session, packet.packetId)
 }
