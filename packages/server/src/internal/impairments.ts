@@ -55,38 +55,47 @@ export const applyPacketFaults = (
 export const writeImpaired = (
   broker: Broker,
   conn: Connection,
-  writer: {
-    readonly writeAll: (chunks: readonly [Uint8Array, ...Array<Uint8Array>]) => Effect.Effect<void, Socket.SocketError>
-  },
+  writer: Writer,
   chunks: readonly [Uint8Array, ...Array<Uint8Array>]
 ): Effect.Effect<void, Socket.SocketError> =>
-  Effect.gen(function* () {
-    if (conn.policy.behavior.network === undefined) return yield* writer.writeAll(chunks)
-    const bytes = chunks.reduce((n, c) => n + c.length, 0)
-    const delayed = yield* conn.policy.latency(bytes, chunks.length)
-    if (delayed !== undefined) {
-      broker.report(conn, delayed.injected)
-      yield* Effect.sleep(delayed.duration)
+  // Without impairments, the write itself (this runs for every batch).
+  conn.policy.behavior.network === undefined ? writer.writeAll(chunks) : impaired(broker, conn, writer, chunks)
+
+interface Writer {
+  readonly writeAll: (chunks: readonly [Uint8Array, ...Array<Uint8Array>]) => Effect.Effect<void, Socket.SocketError>
+}
+
+const impaired = Effect.fnUntraced(function* (
+  broker: Broker,
+  conn: Connection,
+  writer: Writer,
+  chunks: readonly [Uint8Array, ...Array<Uint8Array>]
+) {
+  const bytes = chunks.reduce((n, c) => n + c.length, 0)
+  const delayed = yield* conn.policy.latency(bytes, chunks.length)
+  if (delayed !== undefined) {
+    broker.report(conn, delayed.injected)
+    yield* Effect.sleep(delayed.duration)
+  }
+  const plan = conn.policy.writePlan(bytes, chunks.length)
+  if (plan === undefined) return yield* writer.writeAll(chunks)
+  for (const injected of plan.injected) broker.report(conn, injected)
+  const whole = new Uint8Array(bytes)
+  let offset = 0
+  for (const chunk of chunks) {
+    whole.set(chunk, offset)
+    offset += chunk.length
+  }
+  for (let at = 0; at < whole.length; at += plan.piece) {
+    const part = whole.subarray(at, at + plan.piece)
+    if (at > 0 && plan.pause > 0) yield* Effect.sleep(Duration.millis(plan.pause))
+    if (plan.bandwidth !== undefined) {
+      const wait = conn.policy.linkWait(yield* Clock.currentTimeMillis, part.length, plan.bandwidth)
+      if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
     }
-    const plan = conn.policy.writePlan(bytes, chunks.length)
-    if (plan === undefined) return yield* writer.writeAll(chunks)
-    for (const injected of plan.injected) broker.report(conn, injected)
-    const whole = new Uint8Array(bytes)
-    let offset = 0
-    for (const chunk of chunks) {
-      whole.set(chunk, offset)
-      offset += chunk.length
-    }
-    for (let at = 0; at < whole.length; at += plan.piece) {
-      const part = whole.subarray(at, at + plan.piece)
-      if (at > 0 && plan.pause > 0) yield* Effect.sleep(Duration.millis(plan.pause))
-      if (plan.bandwidth !== undefined) {
-        const wait = conn.policy.linkWait(yield* Clock.currentTimeMillis, part.length, plan.bandwidth)
-        if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
-      }
-      yield* writer.writeAll([part])
-    }
-  })
+    yield* writer.writeAll([part])
+  }
+})
 
 /**
  * The `network.readBandwidth` fault (a slow consumer): the bytes just read

@@ -96,30 +96,29 @@ export const run = (deps: InboundDeps): Effect.Effect<void, Socket.SocketError> 
 
   // ------------------------------------------------------------------ packets
   /** Handles a batch of parsed packets, in order. */
-  const handle = (packets: Arr.NonEmptyReadonlyArray<Packet.Packet>): Effect.Effect<void> =>
-    Effect.gen(function* () {
-      let handled = 0
-      for (const packet of packets) {
-        if (conn.closing !== undefined || conn.blackholed) return
-        // Each packet may answer: none is handled while the outbox holds twice its bound.
-        if (conn.outbox.overReadLimit) yield* waitForRoom
-        // The last PUBLISH filled a consumer's outbox: wait for it (TCP pushes back on this client).
-        if (conn.outbox.blocked) yield* conn.outbox.untilConsumerHasRoom
-        if (conn.closing !== undefined) return
-        conn.countPacketIn()
-        handled++
-        conn.heardAt(now())
-        // A CONNECT names its client (an empty id is assigned later, in CONNACK).
-        const clientId =
-          conn.clientId ?? (packet._tag === "Connect" && packet.clientId !== "" ? packet.clientId : undefined)
-        emit({ _tag: "PacketReceived", connection: conn.id, ...(clientId !== undefined ? { clientId } : {}), packet })
-        if (conn.stopHandling) continue
-        dispatch(broker, conn, packet)
-        Decisions.countPacket(broker, conn)
-      }
-      // A client that sends a packet at a time is answered without the extra hop.
-      if (handled >= FAIRNESS) yield* Effect.yieldNow
-    })
+  const handle = Effect.fnUntraced(function* (packets: Arr.NonEmptyReadonlyArray<Packet.Packet>) {
+    let handled = 0
+    for (const packet of packets) {
+      if (conn.closing !== undefined || conn.blackholed) return
+      // Each packet may answer: none is handled while the outbox holds twice its bound.
+      if (conn.outbox.overReadLimit) yield* waitForRoom
+      // The last PUBLISH filled a consumer's outbox: wait for it (TCP pushes back on this client).
+      if (conn.outbox.blocked) yield* conn.outbox.untilConsumerHasRoom
+      if (conn.closing !== undefined) return
+      conn.countPacketIn()
+      handled++
+      conn.heardAt(now())
+      // A CONNECT names its client (an empty id is assigned later, in CONNACK).
+      const clientId =
+        conn.clientId ?? (packet._tag === "Connect" && packet.clientId !== "" ? packet.clientId : undefined)
+      emit({ _tag: "PacketReceived", connection: conn.id, ...(clientId !== undefined ? { clientId } : {}), packet })
+      if (conn.stopHandling) continue
+      dispatch(broker, conn, packet)
+      Decisions.countPacket(broker, conn)
+    }
+    // A client that sends a packet at a time is answered without the extra hop.
+    if (handled >= FAIRNESS) yield* Effect.yieldNow
+  })
 
   return Stream.fromPull(Effect.succeed(bytes)).pipe(
     Parser.decodeStream({ maxPacketSize: config.maxPacketSize }),

@@ -69,16 +69,15 @@ export const run = (deps: OutboundDeps): Effect.Effect<void, Socket.SocketError>
   }
 
   /** Writes encoded packets through the impairments, then reports each as sent. */
-  const write = (packets: ReadonlyArray<Packet.Packet>) =>
-    Effect.gen(function* () {
-      const { chunks, sent } = encodeAll(packets)
-      if (chunks.length === 0) return sent
-      // What a client gets an acknowledgement for is in the dump before the acknowledgement leaves.
-      if (sent.some(acknowledges)) yield* deps.dumped
-      yield* Impairments.writeImpaired(broker, conn, deps.writer, chunks as [Uint8Array, ...Array<Uint8Array>])
-      lastWrite = liveClock.currentTimeMillisUnsafe()
-      return sent
-    })
+  const write = Effect.fnUntraced(function* (packets: ReadonlyArray<Packet.Packet>) {
+    const { chunks, sent } = encodeAll(packets)
+    if (chunks.length === 0) return sent
+    // What a client gets an acknowledgement for is in the dump before the acknowledgement leaves.
+    if (sent.some(acknowledges)) yield* deps.dumped
+    yield* Impairments.writeImpaired(broker, conn, deps.writer, chunks as [Uint8Array, ...Array<Uint8Array>])
+    lastWrite = liveClock.currentTimeMillisUnsafe()
+    return sent
+  })
 
   const reportSent = (sent: ReadonlyArray<Packet.Packet>) => {
     for (const packet of sent) {
@@ -95,39 +94,38 @@ export const run = (deps: OutboundDeps): Effect.Effect<void, Socket.SocketError>
   }
 
   /** One batch taken from the outbox: through the packet faults, then written. */
-  const writeBatch = (batch: ReadonlyArray<Outgoing>): Effect.Effect<void, Socket.SocketError> =>
-    Effect.gen(function* () {
-      let items = batch
-      const coalesce = conn.policy.behavior.network?.coalesce
-      if (coalesce !== undefined && coalesce > 0 && conn.closing === undefined) {
-        // Coalescing: wait, then write everything queued meanwhile in one go.
-        yield* Effect.sleep(Duration.millis(coalesce))
-        if (Queue.sizeUnsafe(outbox) > 0) {
-          items = [...items, ...(yield* Queue.takeAll(outbox).pipe(Effect.orElseSucceed(() => [])))]
-        }
-        if (items.length > 1) {
-          broker.report(conn, { fault: "network.coalesce", detail: `${items.length} packets gathered into one write` })
-        }
+  const writeBatch = Effect.fnUntraced(function* (batch: ReadonlyArray<Outgoing>) {
+    let items = batch
+    const coalesce = conn.policy.behavior.network?.coalesce
+    if (coalesce !== undefined && coalesce > 0 && conn.closing === undefined) {
+      // Coalescing: wait, then write everything queued meanwhile in one go.
+      yield* Effect.sleep(Duration.millis(coalesce))
+      if (Queue.sizeUnsafe(outbox) > 0) {
+        items = [...items, ...(yield* Queue.takeAll(outbox).pipe(Effect.orElseSucceed(() => [])))]
       }
-      const packets: Array<Packet.Packet> = []
-      // A blackholed connection writes nothing more.
-      if (!conn.blackholed) {
-        for (const item of items) {
-          if (item._tag === "Released") {
-            packets.push(item.packet)
-            continue
-          }
-          // Packets a reorder fault still holds go out before a DISCONNECT: none is lost.
-          if (item._tag === "Disconnect") packets.push(...Impairments.releaseHeld(conn))
-          packets.push(...Impairments.applyPacketFaults(broker, conn, prepare(conn, item, config.assignTopicAliases)))
-        }
+      if (items.length > 1) {
+        broker.report(conn, { fault: "network.coalesce", detail: `${items.length} packets gathered into one write` })
       }
-      const sent = yield* write(packets)
-      // The socket took the batch: the outbox has room again, and a stopped reader may read on.
-      conn.outbox.taken(items.length)
-      Routing.caughtUp(broker, conn)
-      reportSent(sent)
-    })
+    }
+    const packets: Array<Packet.Packet> = []
+    // A blackholed connection writes nothing more.
+    if (!conn.blackholed) {
+      for (const item of items) {
+        if (item._tag === "Released") {
+          packets.push(item.packet)
+          continue
+        }
+        // Packets a reorder fault still holds go out before a DISCONNECT: none is lost.
+        if (item._tag === "Disconnect") packets.push(...Impairments.releaseHeld(conn))
+        packets.push(...Impairments.applyPacketFaults(broker, conn, prepare(conn, item, config.assignTopicAliases)))
+      }
+    }
+    const sent = yield* write(packets)
+    // The socket took the batch: the outbox has room again, and a stopped reader may read on.
+    conn.outbox.taken(items.length)
+    Routing.caughtUp(broker, conn)
+    reportSent(sent)
+  })
 
   /** The outbox ended: what a reorder fault still holds goes out, then the socket closes. */
   const close = Effect.gen(function* () {
