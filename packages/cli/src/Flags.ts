@@ -95,7 +95,12 @@ export const flags = {
   ),
   receiveMaximum: text("receive-maximum", "MQTT 5 capability: QoS 1/2 publishes a client may have in flight"),
   topicAliasMaximum: text("topic-alias-maximum", "MQTT 5 capability: highest topic alias a client may use"),
-  serverKeepAlive: text("server-keep-alive", "MQTT 5 capability: keep alive imposed on clients (s)")
+  serverKeepAlive: text("server-keep-alive", "MQTT 5 capability: keep alive imposed on clients (s)"),
+  tlsCert: text("tls-cert", "TLS listener (mqtts://) besides TCP: the server's certificate, a PEM file"),
+  tlsKey: text("tls-key", "The TLS listener's private key, a PEM file"),
+  tlsCa: text("tls-ca", "CA certificate(s) (PEM file) that client certificates must chain to"),
+  tlsClientAuth: text("tls-client-auth", "Client certificates: none (default), request or require"),
+  tlsPorts: text("tls-ports", "Port or port range of the TLS listener (default 8883-9000; 0 = any free port)")
 }
 
 /**
@@ -308,5 +313,35 @@ export const toConfig = (f: Flags): Effect.Effect<Config.MqttestConfig, UsageErr
       )
     }
     if (Object.keys(capabilities).length > 0) out.capabilities = capabilities
+    const tlsCert = opt(f.tlsCert)
+    const tlsKey = opt(f.tlsKey)
+    const tlsCa = opt(f.tlsCa)
+    const tlsClientAuth = opt(f.tlsClientAuth)
+    const tlsPorts = opt(f.tlsPorts)?.trim()
+    if ([tlsCert, tlsKey, tlsCa, tlsClientAuth, tlsPorts].some((value) => value !== undefined)) {
+      if (tlsCert === undefined || tlsKey === undefined) {
+        return yield* new UsageError({
+          flag: tlsCert === undefined ? "tls-cert" : "tls-key",
+          problem: "a TLS listener needs both --tls-cert and --tls-key"
+        })
+      }
+      out.tls = yield* checked(
+        "tls",
+        fields.tls.schema
+      )({
+        cert: tlsCert,
+        key: tlsKey,
+        ...(tlsCa !== undefined ? { ca: tlsCa } : {}),
+        ...(tlsClientAuth !== undefined ? { clientAuth: tlsClientAuth } : {}),
+        ...(tlsPorts !== undefined ? { ports: /^\d+$/.test(tlsPorts) ? Number(tlsPorts) : tlsPorts } : {})
+      }).pipe(
+        // The problem names the option (`clientAuth: …`): say it of the flag that set it.
+        Effect.mapError((error) => {
+          const [option, ...rest] = error.problem.split(": ")
+          const flag = { clientAuth: "tls-client-auth", ports: "tls-ports" }[option ?? ""]
+          return flag === undefined ? error : new UsageError({ flag, problem: rest.join(": ") })
+        })
+      )
+    }
     return out
   })

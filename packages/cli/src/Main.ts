@@ -55,7 +55,10 @@ const describe = (event: ServerEvent.ServerEvent): readonly [Level, string] | un
     case "Listening":
       return ["info", `listening on ${event.host}:${event.port}`]
     case "ConnectionOpened":
-      return ["info", `connection ${event.connection} opened from ${event.remoteAddress}:${event.remotePort}`]
+      return [
+        "info",
+        `connection ${event.connection} opened from ${event.remoteAddress}:${event.remotePort}${event.transport === "tls" ? ` over TLS${event.clientCertificate !== undefined ? ` (client certificate ${event.clientCertificate})` : ""}` : ""}`
+      ]
     case "ConnectionClosed":
       return [
         "info",
@@ -152,7 +155,9 @@ const serve = (f: Flags): Effect.Effect<void, unknown, never> =>
     process.once("SIGTERM", onSignal)
     const server = yield* MqttServer.make(config)
     // The contract: the first stdout line says where to connect.
-    yield* writeOut(JSON.stringify({ host: server.host, port: server.port, url: server.url, version }))
+    yield* writeOut(
+      JSON.stringify({ host: server.host, port: server.port, url: server.url, urls: server.urls, version })
+    )
 
     const rank = levels.indexOf(level)
     const output = server.events.pipe(

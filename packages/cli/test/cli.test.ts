@@ -9,7 +9,7 @@ import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Readline from "node:readline"
-import { Dump, ServerEvent } from "@mqttest/server"
+import { Certificates, Dump, ServerEvent } from "@mqttest/server"
 import { Effect, Schema, Stream } from "effect"
 import mqtt from "mqtt"
 import { afterEach, assert, describe, test } from "vitest"
@@ -62,7 +62,12 @@ const spawnCli = (args: ReadonlyArray<string>): Cli => {
 /** Spawns the CLI and reads its startup line. */
 const start = async (args: ReadonlyArray<string>) => {
   const cli = spawnCli(["--ports", "0", ...args])
-  const startup = JSON.parse(await cli.line()) as { host: string; port: number; url: string }
+  const startup = JSON.parse(await cli.line()) as {
+    host: string
+    port: number
+    url: string
+    urls: ReadonlyArray<string>
+  }
   return { cli, ...startup }
 }
 
@@ -430,6 +435,43 @@ describe("mqttest CLI", () => {
     } finally {
       Fs.rmSync(dir, { recursive: true, force: true })
     }
+  })
+})
+
+describe("mqttest CLI over TLS", () => {
+  test("--tls-cert and --tls-key add an mqtts:// listener: its URL is in the startup line's urls, MQTT.js connects", async () => {
+    const dir = tempDir()
+    try {
+      const certs = Effect.runSync(Certificates.make())
+      const files = Effect.runSync(Certificates.writeFiles(certs.server, dir, "server"))
+      const { cli, url, urls } = await start(["--tls-cert", files.cert, "--tls-key", files.key, "--tls-ports", "0"])
+      assert.strictEqual(urls[0], url)
+      const secure = urls.find((u) => u.startsWith("mqtts://"))
+      assert.match(secure ?? "", /^mqtts:\/\/127\.0\.0\.1:\d+$/)
+      const client = mqtt.connect(secure!, { ca: certs.ca.cert, reconnectPeriod: 0, clientId: "tls-cli" })
+      await new Promise<void>((resolve, reject) => {
+        client.once("connect", () => resolve())
+        client.once("error", reject)
+      })
+      await client.endAsync()
+      cli.proc.kill("SIGTERM")
+      assert.strictEqual(await cli.exit, 0)
+    } finally {
+      Fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  test("2 for a TLS key file that cannot be read, naming the option", async () => {
+    const cli = spawnCli([
+      "--ports",
+      "0",
+      "--tls-cert",
+      "/nonexistent/server.crt",
+      "--tls-key",
+      "/nonexistent/server.key"
+    ])
+    assert.strictEqual(await cli.exit, 2)
+    assert.include(cli.stderr(), "tls.cert: expected PEM text or the path of a PEM file")
   })
 })
 

@@ -11,6 +11,7 @@ import * as Fs from "node:fs/promises"
 import { Behavior } from "@mqttest/behavior"
 import { Effect, Schema, type SchemaIssue } from "effect"
 import { DumpDecode } from "./Dump.js"
+import { defaulted, filled } from "./internal/defaults.js"
 import * as Issues from "./internal/issues.js"
 import * as JsonSchemaFile from "./internal/jsonSchema.js"
 
@@ -39,25 +40,6 @@ export const Ports = Schema.Union([
 ])
 
 /**
- * An option with a default: optional in a config, and its default is part of
- * the Schema (announced in the JSON Schema, filled in by `resolve`).
- */
-const defaulted = <S extends Schema.Top>(schema: S, value: S["Type"]): Schema.optionalKey<S> => {
-  const field = Schema.optionalKey(schema.annotate({ default: value }))
-  defaults.set(field, value)
-  return field as unknown as Schema.optionalKey<S>
-}
-const defaults = new WeakMap<Schema.Top, unknown>()
-
-/** The option's default, as `defaulted` declared it. */
-const defaultOf = <S extends Schema.Top>(field: Schema.optionalKey<S>): S["Encoded"] =>
-  defaults.get(field) as S["Encoded"]
-
-/** A defaulted option, required in a resolved config: decoding fills in its default. */
-const filled = <S extends Schema.Top>(field: Schema.optionalKey<S>) =>
-  field.schema.pipe(Schema.withDecodingDefaultKey(Effect.succeed(defaultOf(field))))
-
-/**
  * What the server tells MQTT 5 clients in CONNACK it supports, and then
  * enforces. Tight values exercise a client's handling of a limited server.
  * @since 0.1.0
@@ -82,6 +64,37 @@ export const Capabilities = Schema.Struct({
 })
 /** @since 0.1.0 */
 export type Capabilities = typeof Capabilities.Type
+
+/**
+ * TLS (`mqtts://`), on a port of its own besides TCP: the server's
+ * certificate and key, and whether (and against which CA) clients present
+ * certificates. Certificates and keys are PEM text or the path of a PEM file
+ * (`Certificates.make` makes throw-away ones for tests).
+ * @since 0.1.0
+ */
+export const Tls = Schema.Struct({
+  /** The server's certificate (chain): PEM text, or a file path. */
+  cert: Schema.String,
+  /** The server's private key: PEM text, or a file path. */
+  key: Schema.String,
+  /** CA certificate(s) that client certificates must chain to: PEM text, or a file path. */
+  ca: Schema.optionalKey(Schema.String),
+  /**
+   * Client certificates: `"none"` (not asked for; default), `"request"` (asked
+   * for, the connection goes on without one or with one that does not
+   * verify), `"require"` (a certificate signed by `ca` is required, the
+   * handshake fails otherwise).
+   */
+  clientAuth: defaulted(Schema.Literals(["none", "request", "require"]), "none"),
+  /** Port or port range of the TLS listener. Default "8883-9000". */
+  ports: defaulted(Ports, "8883-9000"),
+  /** Oldest TLS version accepted. Default: Node's (TLSv1.2). */
+  minVersion: Schema.optionalKey(Schema.Literals(["TLSv1.2", "TLSv1.3"])),
+  /** Newest TLS version accepted. Default: TLSv1.3. */
+  maxVersion: Schema.optionalKey(Schema.Literals(["TLSv1.2", "TLSv1.3"]))
+})
+/** @since 0.1.0 */
+export type Tls = typeof Tls.Type
 
 /**
  * Going offline (`goOffline`, the control channel's `offline`, and `offline`
@@ -123,6 +136,8 @@ export const MqttestConfig = Schema.Struct({
   ),
   /** Port or port range. Default "1883-2000". */
   ports: defaulted(Ports, "1883-2000"),
+  /** A TLS listener (`mqtts://`) besides TCP (see `Tls`); every listener's URL is in `urls`. */
+  tls: Schema.optionalKey(Tls),
   /** Refuse what the spec lets a server refuse (odd or long client ids) instead of warning. */
   strict: defaulted(Schema.Boolean, false),
   /** Close connections that send no CONNECT within this time. Default 10000. */
@@ -213,6 +228,13 @@ export const ServerOptions = Schema.Struct({
   transport: filled(fields.transport),
   host: filled(fields.host),
   ports: filled(fields.ports),
+  tls: Schema.optionalKey(
+    Schema.Struct({
+      ...Tls.fields,
+      clientAuth: filled(Tls.fields.clientAuth),
+      ports: filled(Tls.fields.ports)
+    })
+  ),
   strict: filled(fields.strict),
   connectTimeout: filled(fields.connectTimeout),
   eventBufferSize: filled(fields.eventBufferSize),
@@ -274,9 +296,16 @@ export const behaviorOf = (config: MqttestConfig): Behavior.BehaviorConfig => {
 export const resolve = (config: MqttestConfig = {}): Resolved => {
   // Only the server options are decoded here (the behaviour options are kept as they are).
   const options = fillDefaults(config)
-  const [from, to] =
-    typeof options.ports === "number" ? [options.ports, options.ports] : options.ports.split("-").map(Number)
-  return { ...options, ports: { from: from!, to: to! }, behavior: behaviorOf(config) }
+  return { ...options, ports: portRange(options.ports), behavior: behaviorOf(config) }
+}
+
+/**
+ * A port or `"from-to"` range as numbers.
+ * @since 0.1.0
+ */
+export const portRange = (ports: typeof Ports.Type): { readonly from: number; readonly to: number } => {
+  const [from, to] = typeof ports === "number" ? [ports, ports] : ports.split("-").map(Number)
+  return { from: from!, to: to! }
 }
 
 /**

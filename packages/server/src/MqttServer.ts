@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import * as Fs from "node:fs"
 import { Policy } from "@mqttest/behavior"
 import { SessionStore } from "@mqttest/session"
 import { Clock, Context, Duration, Effect, type Config as EffectConfig, Layer, type Scope, Stream } from "effect"
@@ -49,13 +50,8 @@ const makeServer = (
   Scope.Scope | Policy.Policy | SessionStore.SessionStore | Listener.Listener
 > =>
   Effect.map(Engine.make(config), (engine) => {
-    const url =
-      engine.transport === "memory"
-        ? "memory://mqttest"
-        : `mqtt://${engine.host.includes(":") ? `[${engine.host}]` : engine.host}:${engine.port}`
     return MqttServer.of({
       ...engine,
-      url,
       waitFor: (predicate, options) => {
         const found = (options?.after === undefined ? engine.events : engine.eventsAfter(options.after)).pipe(
           Stream.filter(predicate),
@@ -83,9 +79,43 @@ const makeServer = (
     })
   })
 
-/** The listener a config asks for: TCP on its host and ports, or in memory. */
-const listenerOf = (config: Config.Resolved): Listener.Shape =>
-  config.transport === "memory" ? Listener.memory : Listener.tcp(config)
+/** The listeners a config asks for: TCP on its host and ports (and TLS when configured), or in memory. */
+const listenerOf = (config: Config.Resolved): Effect.Effect<Listener.Shape, Config.ConfigError> =>
+  Effect.gen(function* () {
+    if (config.transport === "memory") return Listener.memory
+    const tcp = Listener.tcp(config)
+    const tls = config.tls
+    if (tls === undefined) return tcp
+    const ca = tls.ca === undefined ? undefined : yield* pemOrFile("tls.ca", tls.ca)
+    return Listener.all([
+      tcp,
+      Listener.tls({
+        host: config.host,
+        ports: Config.portRange(tls.ports),
+        tls: {
+          cert: yield* pemOrFile("tls.cert", tls.cert),
+          key: yield* pemOrFile("tls.key", tls.key),
+          ...(ca !== undefined ? { ca } : {}),
+          requestCert: tls.clientAuth !== "none",
+          rejectUnauthorized: tls.clientAuth === "require",
+          ...(tls.minVersion !== undefined ? { minVersion: tls.minVersion } : {}),
+          ...(tls.maxVersion !== undefined ? { maxVersion: tls.maxVersion } : {})
+        }
+      })
+    ])
+  })
+
+/** PEM text as it is, or the contents of the file it names (read when the server starts). */
+const pemOrFile = (option: string, value: string): Effect.Effect<string, Config.ConfigError> =>
+  value.includes("-----BEGIN")
+    ? Effect.succeed(value)
+    : Effect.try({
+        try: () => Fs.readFileSync(value, "utf8"),
+        catch: (cause) =>
+          new Config.ConfigError({
+            problem: `${option}: expected PEM text or the path of a PEM file, could not read ${JSON.stringify(value)}: ${cause instanceof Error ? cause.message : String(cause)}`
+          })
+      })
 
 /**
  * Starts a server in the current scope, with the default services: a
@@ -104,7 +134,7 @@ export const make = (
     return yield* makeServer(config).pipe(
       Effect.provideService(Policy.Policy, policy),
       Effect.provideService(SessionStore.SessionStore, store),
-      Effect.provideService(Listener.Listener, listenerOf(config))
+      Effect.provideService(Listener.Listener, yield* listenerOf(config))
     )
   })
 
@@ -137,14 +167,15 @@ const layerResolved = (config: Config.Resolved) => Layer.effect(MqttServer, make
  */
 export const layer = (config: Config.MqttestConfig = {}): Layer.Layer<MqttServer, ListenError | Config.ConfigError> =>
   Layer.unwrap(
-    Effect.map(Config.decodeUnknown(config), (decoded) => {
-      const resolved = Config.resolve(decoded)
+    Effect.gen(function* () {
+      const resolved = Config.resolve(yield* Config.decodeUnknown(config))
+      const listener = yield* listenerOf(resolved)
       return layerResolved(resolved).pipe(
         Layer.provide(
           Layer.mergeAll(
             Policy.layer(resolved.behavior),
             SessionStore.layerMemory,
-            Layer.succeed(Listener.Listener, listenerOf(resolved))
+            Layer.succeed(Listener.Listener, listener)
           )
         )
       )

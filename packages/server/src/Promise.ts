@@ -20,10 +20,12 @@ import type { ServerEvent, Stats } from "./ServerEvent.js"
 export interface Handle {
   readonly host: string
   readonly port: number
-  /** `mqtt://host:port` (`memory://mqttest` in memory). */
+  /** `mqtt://host:port` (`mqtts://` for TLS, `memory://mqttest` in memory); with several listeners, the first one's. */
   readonly url: string
-  /** Where connections come from: `"tcp"` or `"memory"` (`start({ transport: "memory" })`). */
-  readonly transport: "tcp" | "memory"
+  /** Every listener's URL, the first one first (e.g. TCP, then TLS). */
+  readonly urls: ReadonlyArray<string>
+  /** Where connections come from (the first listener): `"tcp"`, `"tls"` or `"memory"` (`start({ transport: "memory" })`). */
+  readonly transport: "tcp" | "tls" | "memory"
   /** A new client connection as a duplex stream (see `MqttServer.connectStream`). */
   readonly connectStream: () => Duplex
   /**
@@ -82,6 +84,7 @@ export const start = (config: Config.MqttestConfig = {}): Promise<Handle> =>
         host: server.host,
         port: server.port,
         url: server.url,
+        urls: server.urls,
         transport: server.transport,
         connectStream: server.connectStream,
         events: { [Symbol.asyncIterator]: () => Stream.toAsyncIterable(server.events)[Symbol.asyncIterator]() },

@@ -112,7 +112,11 @@ export const ConnectionOpened = Schema.TaggedStruct("ConnectionOpened", {
   timestamp,
   connection,
   remoteAddress: Schema.String,
-  remotePort: Schema.Int
+  remotePort: Schema.Int,
+  /** What carries it (left out for plain TCP). */
+  transport: Schema.optionalKey(Schema.Literals(["tls", "memory"])),
+  /** The subject of the client's TLS certificate, when it sent one (e.g. `CN=sensor-1`). */
+  clientCertificate: Schema.optionalKey(Schema.String)
 })
 
 /**

@@ -5,6 +5,8 @@
  */
 
 /** @since 0.1.0 */
+export * as Certificates from "./Certificates.js"
+/** @since 0.1.0 */
 export * as Config from "./Config.js"
 /** @since 0.1.0 */
 export * as Dump from "./Dump.js"

@@ -19,7 +19,7 @@ import * as Routing from "./routing.js"
 import type * as Shape from "./shape.js"
 import type * as Transport from "./transport.js"
 
-export type Engine = Omit<Shape.Shape, "url" | "waitFor">
+export type Engine = Omit<Shape.Shape, "waitFor">
 
 const textEncoder = new TextEncoder()
 
@@ -86,9 +86,12 @@ export const make = (
     })
     const onLink = (link: Transport.Link) => void forkConnection(handle(link))
     const listeners = yield* Listener.Listener
-    let listener = yield* listeners.listen(onLink)
-    const host = listener.host
-    const port = listener.port
+    const handlers: Listener.Handlers = {
+      onLink,
+      warn: (message) => emit({ _tag: "Warning", message })
+    }
+    let listener = yield* listeners.listen(handlers)
+    const { host, port, url, addresses } = listener
 
     let state: "running" | "stopping" | "stopped" = "running"
     let allClosed: Deferred.Deferred<void> | undefined
@@ -101,9 +104,9 @@ export const make = (
     const goOnline: Effect.Effect<void, ListenError> = Effect.suspend(() => {
       if (!offline || state !== "running") return Effect.void
       return Effect.gen(function* () {
-        listener = yield* listeners.listen(onLink, port)
+        listener = yield* listener.reopen
         offline = false
-        emit({ _tag: "Warning", message: `back online on port ${port}` })
+        emit({ _tag: "Warning", message: `back online on ${addresses.map((a) => a.url).join(", ")}` })
       })
     })
     const goOffline = (options?: Config.OfflineOptions) =>
@@ -205,6 +208,8 @@ export const make = (
     return {
       host,
       port,
+      url,
+      urls: addresses.map((address) => address.url),
       transport: listeners.transport,
       connectStream: () => listener.connect(),
       events: hub.stream,

@@ -96,7 +96,9 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.E
         _tag: "ConnectionOpened",
         connection: conn.id,
         remoteAddress: conn.remoteAddress,
-        remotePort: conn.remotePort
+        remotePort: conn.remotePort,
+        ...(link.transport !== "tcp" ? { transport: link.transport } : {}),
+        ...(link.clientCertificate !== undefined ? { clientCertificate: link.clientCertificate } : {})
       })
       let endedBy: CloseReason | undefined
       yield* Effect.addFinalizer(() =>

@@ -45,10 +45,15 @@ export interface Shape {
   /** The address the server is bound to (`"memory"` and 0 in memory). */
   readonly host: string
   readonly port: number
-  /** `mqtt://host:port`, for clients (`memory://mqttest` in memory: use `connectStream`). */
+  /**
+   * `mqtt://host:port` (`mqtts://` for TLS), for clients (`memory://mqttest` in
+   * memory: use `connectStream`); with several listeners, the first one's.
+   */
   readonly url: string
-  /** Where connections come from: `"tcp"` or `"memory"`. */
-  readonly transport: "tcp" | "memory"
+  /** Every listener's URL, the first one first (e.g. TCP, then TLS). */
+  readonly urls: ReadonlyArray<string>
+  /** Where connections come from (the first listener's transport): `"tcp"`, `"tls"` or `"memory"`. */
+  readonly transport: "tcp" | "tls" | "memory"
   /**
    * A new client connection to this server, as a duplex stream: in memory,
    * the only way in (no port, no network); over TCP, a socket to the port.

@@ -6,13 +6,18 @@
  */
 import * as Net from "node:net"
 import { Duplex } from "node:stream"
+import type * as Tls from "node:tls"
 
 /** One accepted connection, as the connection loop sees it. */
 export interface Link {
   /** The bytes both ways. */
   readonly duplex: Duplex
+  /** What carries them. */
+  readonly transport: "tcp" | "tls" | "memory"
   readonly remoteAddress: string
   readonly remotePort: number
+  /** The subject of the client's certificate (TLS with client certificates), e.g. `CN=sensor-1`. */
+  readonly clientCertificate?: string | undefined
   /** An abortive close: a TCP RST; in memory, the client's stream fails with ECONNRESET. */
   readonly reset: () => void
 }
@@ -22,8 +27,23 @@ export const tcp = (socket: Net.Socket): Link => {
   socket.setNoDelay(true)
   return {
     duplex: socket,
+    transport: "tcp",
     remoteAddress: socket.remoteAddress ?? "",
     remotePort: socket.remotePort ?? 0,
+    reset: () => void socket.resetAndDestroy()
+  }
+}
+
+/** A link over a TLS connection whose handshake completed. */
+export const tls = (socket: Tls.TLSSocket): Link => {
+  socket.setNoDelay(true)
+  const subject = socket.getPeerX509Certificate()?.subject.replaceAll("\n", ", ")
+  return {
+    duplex: socket,
+    transport: "tls",
+    remoteAddress: socket.remoteAddress ?? "",
+    remotePort: socket.remotePort ?? 0,
+    clientCertificate: subject,
     reset: () => void socket.resetAndDestroy()
   }
 }
@@ -106,6 +126,7 @@ export const memoryPair = (): MemoryPair => {
 /** A link for the server's side of an in-memory pair. */
 export const memory = (pair: MemoryPair, index: number): Link => ({
   duplex: pair.server,
+  transport: "memory",
   remoteAddress: "memory",
   remotePort: index,
   reset: () => pair.reset("server")
