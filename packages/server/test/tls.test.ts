@@ -163,6 +163,35 @@ describe("TLS", () => {
   )
 
   // Real time: the clients are other processes.
+  it.effect("TLS or HTTP on the plain MQTT port: a warning that says so, not a codec error", () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      const tlsClient = mqtt.connect(`mqtts://127.0.0.1:${server.port}`, { reconnectPeriod: 0, ca: certs.ca.cert })
+      tlsClient.on("error", () => {})
+      const tlsWarning = yield* server.waitFor(ServerEvent.is("Warning", (e) => e.message.includes("speaks")))
+      tlsClient.end(true)
+      assert.strictEqual(
+        tlsWarning.message,
+        "the client speaks TLS on a plain MQTT port (an mqtts:// client needs the TLS listener): connection closed"
+      )
+      const mark = yield* server.mark
+      const http = Net.createConnection({ host: "127.0.0.1", port: server.port })
+      http.on("error", () => {})
+      http.write("GET /mqtt HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\r\n")
+      const httpWarning = yield* server.waitFor(
+        ServerEvent.is("Warning", (e) => e.message.includes("speaks")),
+        { after: mark }
+      )
+      http.destroy()
+      assert.include(httpWarning.message, "the client speaks HTTP on an MQTT port")
+      const closed = yield* server.waitFor(ServerEvent.is("ConnectionClosed"), { after: mark })
+      assert.strictEqual(closed.reason, "ProtocolViolation")
+      yield* server.stop
+      const { events } = yield* server.finished
+      assert.isFalse(events.some((e) => e._tag === "ProtocolViolation"))
+    }).pipe(Effect.provide(MqttServer.layerTest({ tls: tlsOf() })))
+  )
+
   it.live("mosquitto_sub and mosquitto_pub with --cafile, MQTT 3.1.1 and 5", () =>
     Effect.gen(function* () {
       const server = yield* MqttServer.MqttServer

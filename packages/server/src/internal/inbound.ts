@@ -58,6 +58,7 @@ export const run = (deps: InboundDeps): Effect.Effect<void, Socket.SocketError> 
     const piece = paced.shift()!
     return Effect.as(pacedWait(piece), [piece] as const)
   })
+  let firstRead = true
   /** The next bytes to parse: read only while the outbox and the dump have room. */
   const bytes: Effect.Effect<Arr.NonEmptyReadonlyArray<Uint8Array>, Socket.SocketError | Cause.Done> = Effect.gen(
     function* () {
@@ -76,6 +77,15 @@ export const run = (deps: InboundDeps): Effect.Effect<void, Socket.SocketError> 
         }
         // A blackholed connection reads on (to notice the client leaving) but handles nothing.
         if (conn.blackholed) continue
+        if (firstRead) {
+          firstRead = false
+          const other = otherProtocol(read[0]!)
+          if (other !== undefined) {
+            broker.warn(conn, `${other}: connection closed`)
+            broker.close(conn, "ProtocolViolation")
+            return yield* Cause.done()
+          }
+        }
         const pieces: Array<Uint8Array> = []
         for (const chunk of read) {
           const plan = Impairments.readPieces(broker, conn, chunk)
@@ -132,6 +142,24 @@ export const run = (deps: InboundDeps): Effect.Effect<void, Socket.SocketError> 
           : Effect.sync(() => violation(broker, conn, error))
     )
   )
+}
+
+const httpMethods = ["GET ", "POST", "PUT ", "HEAD", "OPTI", "DELE", "PATC", "CONN"]
+
+/**
+ * Another protocol than MQTT in a connection's first bytes, said in words: a
+ * TLS handshake (an `mqtts://` client on a plain port), or HTTP (a WebSocket
+ * or web client on an MQTT port). An MQTT CONNECT starts with 0x10.
+ */
+export const otherProtocol = (first: Uint8Array): string | undefined => {
+  if (first.length >= 2 && first[0] === 0x16 && first[1] === 0x03) {
+    return "the client speaks TLS on a plain MQTT port (an mqtts:// client needs the TLS listener)"
+  }
+  const start = String.fromCharCode(...first.subarray(0, 4))
+  if (httpMethods.includes(start)) {
+    return "the client speaks HTTP on an MQTT port (a WebSocket client needs a ws:// listener)"
+  }
+  return undefined
 }
 
 /** A malformed packet: a protocol violation (MQTT 3.1.1 clients of an unsupported level get CONNACK 0x01 first). */
