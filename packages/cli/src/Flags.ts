@@ -100,7 +100,10 @@ export const flags = {
   tlsKey: text("tls-key", "The TLS listener's private key, a PEM file"),
   tlsCa: text("tls-ca", "CA certificate(s) (PEM file) that client certificates must chain to"),
   tlsClientAuth: text("tls-client-auth", "Client certificates: none (default), request or require"),
-  tlsPorts: text("tls-ports", "Port or port range of the TLS listener (default 8883-9000; 0 = any free port)")
+  tlsPorts: text("tls-ports", "Port or port range of the TLS listener (default 8883-9000; 0 = any free port)"),
+  ws: text("ws", "A WebSocket listener (ws://…/mqtt) besides TCP, on this port or range (0 = any free port)"),
+  wss: text("wss", "A secure WebSocket listener (wss://…/mqtt, with --tls-cert/--tls-key) on this port or range"),
+  wsPath: text("ws-path", "The path of the WebSocket listeners (default /mqtt)")
 }
 
 /**
@@ -341,6 +344,24 @@ export const toConfig = (f: Flags): Effect.Effect<Config.MqttestConfig, UsageErr
           const flag = { clientAuth: "tls-client-auth", ports: "tls-ports" }[option ?? ""]
           return flag === undefined ? error : new UsageError({ flag, problem: rest.join(": ") })
         })
+      )
+    }
+    const wsPath = opt(f.wsPath)
+    for (const [flag, value] of [
+      ["ws", opt(f.ws)],
+      ["wss", opt(f.wss)]
+    ] as const) {
+      if (value === undefined) continue
+      const ports = value.trim()
+      out[flag] = yield* checked(
+        flag,
+        fields.ws.schema
+      )({ ports: /^\d+$/.test(ports) ? Number(ports) : ports, ...(wsPath !== undefined ? { path: wsPath } : {}) }).pipe(
+        Effect.mapError((error) =>
+          error.problem.startsWith("path:")
+            ? new UsageError({ flag: "ws-path", problem: error.problem.slice("path: ".length) })
+            : new UsageError({ flag, problem: error.problem.replace(/^ports: /, "") })
+        )
       )
     }
     return out

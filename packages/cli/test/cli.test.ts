@@ -438,7 +438,19 @@ describe("mqttest CLI", () => {
   })
 })
 
-describe("mqttest CLI over TLS", () => {
+/** MQTT.js connects at `url`; then the CLI stops on SIGTERM with exit code 0. */
+const connectsThenStops = async (cli: Cli, url: string, options: mqtt.IClientOptions) => {
+  const client = mqtt.connect(url, { reconnectPeriod: 0, ...options })
+  await new Promise<void>((resolve, reject) => {
+    client.once("connect", () => resolve())
+    client.once("error", reject)
+  })
+  await client.endAsync()
+  cli.proc.kill("SIGTERM")
+  assert.strictEqual(await cli.exit, 0)
+}
+
+describe("mqttest CLI over TLS and WebSocket", () => {
   test("--tls-cert and --tls-key add an mqtts:// listener: its URL is in the startup line's urls, MQTT.js connects", async () => {
     const dir = tempDir()
     try {
@@ -448,17 +460,26 @@ describe("mqttest CLI over TLS", () => {
       assert.strictEqual(urls[0], url)
       const secure = urls.find((u) => u.startsWith("mqtts://"))
       assert.match(secure ?? "", /^mqtts:\/\/127\.0\.0\.1:\d+$/)
-      const client = mqtt.connect(secure!, { ca: certs.ca.cert, reconnectPeriod: 0, clientId: "tls-cli" })
-      await new Promise<void>((resolve, reject) => {
-        client.once("connect", () => resolve())
-        client.once("error", reject)
-      })
-      await client.endAsync()
-      cli.proc.kill("SIGTERM")
-      assert.strictEqual(await cli.exit, 0)
+      await connectsThenStops(cli, secure!, { ca: certs.ca.cert, clientId: "tls-cli" })
     } finally {
       Fs.rmSync(dir, { recursive: true, force: true })
     }
+  })
+
+  test("--ws and --ws-path add a WebSocket listener: its URL is in urls, MQTT.js connects over it", async () => {
+    const { cli, urls } = await start(["--ws", "0", "--ws-path", "/ws"])
+    const ws = urls.find((u) => u.startsWith("ws://"))
+    assert.match(ws ?? "", /^ws:\/\/127\.0\.0\.1:\d+\/ws$/)
+    await connectsThenStops(cli, ws!, { clientId: "ws-cli" })
+  })
+
+  test("2 for a WebSocket path that is not one, and for --wss without a certificate", async () => {
+    const path = spawnCli(["--ports", "0", "--ws", "0", "--ws-path", "mqtt"])
+    assert.strictEqual(await path.exit, 2)
+    assert.include(path.stderr(), '--ws-path: expected an HTTP path such as "/mqtt"')
+    const wss = spawnCli(["--ports", "0", "--wss", "0"])
+    assert.strictEqual(await wss.exit, 2)
+    assert.include(wss.stderr(), "wss: a secure WebSocket listener needs the certificate and key of tls")
   })
 
   test("2 for a TLS key file that cannot be read, naming the option", async () => {

@@ -14,8 +14,9 @@ import { DumpDecode } from "./Dump.js"
 import { defaulted, filled } from "./internal/defaults.js"
 import * as Issues from "./internal/issues.js"
 import * as JsonSchemaFile from "./internal/jsonSchema.js"
+import * as ListenerOptions from "./internal/listenerOptions.js"
+import * as PortSchemas from "./internal/ports.js"
 
-const Port = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))
 const Millis = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 
 /**
@@ -23,21 +24,7 @@ const Millis = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
  * first port of the range that binds wins.
  * @since 0.1.0
  */
-export const Ports = Schema.Union([
-  Port,
-  Schema.String.check(
-    Schema.isPattern(/^\d{1,5}-\d{1,5}$/u),
-    Schema.makeFilter((s) => {
-      const match = /^(\d{1,5})-(\d{1,5})$/.exec(s)
-      if (match === null) return `expected a port or a range "from-to", got ${JSON.stringify(s)}`
-      const from = Number(match[1])
-      const to = Number(match[2])
-      if (from > 65535 || to > 65535) return `ports must be at most 65535, got ${JSON.stringify(s)}`
-      if (from > to) return `range ${JSON.stringify(s)} ends before it starts`
-      return undefined
-    })
-  )
-])
+export const Ports = PortSchemas.Ports
 
 /**
  * What the server tells MQTT 5 clients in CONNACK it supports, and then
@@ -66,35 +53,20 @@ export const Capabilities = Schema.Struct({
 export type Capabilities = typeof Capabilities.Type
 
 /**
- * TLS (`mqtts://`), on a port of its own besides TCP: the server's
- * certificate and key, and whether (and against which CA) clients present
- * certificates. Certificates and keys are PEM text or the path of a PEM file
- * (`Certificates.make` makes throw-away ones for tests).
+ * TLS (`mqtts://`), on a port of its own besides TCP (see `ListenerOptions.Tls`).
  * @since 0.1.0
  */
-export const Tls = Schema.Struct({
-  /** The server's certificate (chain): PEM text, or a file path. */
-  cert: Schema.String,
-  /** The server's private key: PEM text, or a file path. */
-  key: Schema.String,
-  /** CA certificate(s) that client certificates must chain to: PEM text, or a file path. */
-  ca: Schema.optionalKey(Schema.String),
-  /**
-   * Client certificates: `"none"` (not asked for; default), `"request"` (asked
-   * for, the connection goes on without one or with one that does not
-   * verify), `"require"` (a certificate signed by `ca` is required, the
-   * handshake fails otherwise).
-   */
-  clientAuth: defaulted(Schema.Literals(["none", "request", "require"]), "none"),
-  /** Port or port range of the TLS listener. Default "8883-9000". */
-  ports: defaulted(Ports, "8883-9000"),
-  /** Oldest TLS version accepted. Default: Node's (TLSv1.2). */
-  minVersion: Schema.optionalKey(Schema.Literals(["TLSv1.2", "TLSv1.3"])),
-  /** Newest TLS version accepted. Default: TLSv1.3. */
-  maxVersion: Schema.optionalKey(Schema.Literals(["TLSv1.2", "TLSv1.3"]))
-})
+export const Tls = ListenerOptions.Tls
 /** @since 0.1.0 */
-export type Tls = typeof Tls.Type
+export type Tls = ListenerOptions.Tls
+
+/**
+ * A WebSocket listener (see `ListenerOptions.WebSocket`).
+ * @since 0.1.0
+ */
+export const WebSocket = ListenerOptions.WebSocket
+/** @since 0.1.0 */
+export type WebSocket = ListenerOptions.WebSocket
 
 /**
  * Going offline (`goOffline`, the control channel's `offline`, and `offline`
@@ -138,6 +110,10 @@ export const MqttestConfig = Schema.Struct({
   ports: defaulted(Ports, "1883-2000"),
   /** A TLS listener (`mqtts://`) besides TCP (see `Tls`); every listener's URL is in `urls`. */
   tls: Schema.optionalKey(Tls),
+  /** A WebSocket listener (`ws://host:port/mqtt`) besides TCP. */
+  ws: Schema.optionalKey(WebSocket),
+  /** A secure WebSocket listener (`wss://`), with the certificate and key of `tls`. */
+  wss: Schema.optionalKey(WebSocket),
   /** Refuse what the spec lets a server refuse (odd or long client ids) instead of warning. */
   strict: defaulted(Schema.Boolean, false),
   /** Close connections that send no CONNECT within this time. Default 10000. */
@@ -234,6 +210,10 @@ export const ServerOptions = Schema.Struct({
       clientAuth: filled(Tls.fields.clientAuth),
       ports: filled(Tls.fields.ports)
     })
+  ),
+  ws: Schema.optionalKey(Schema.Struct({ ports: filled(WebSocket.fields.ports), path: filled(WebSocket.fields.path) })),
+  wss: Schema.optionalKey(
+    Schema.Struct({ ports: filled(ListenerOptions.secureWebSocketPorts), path: filled(WebSocket.fields.path) })
   ),
   strict: filled(fields.strict),
   connectTimeout: filled(fields.connectTimeout),

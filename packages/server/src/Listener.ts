@@ -13,11 +13,13 @@
  * @since 0.1.0
  */
 import * as Net from "node:net"
-import type { Duplex } from "node:stream"
-import * as Tls from "node:tls"
+import type * as Tls from "node:tls"
 import { Context, Effect, Layer } from "effect"
+import { type Address, type Bound, bindFirst, boundTo, type Handlers } from "./internal/listening.js"
+import { listenTls } from "./internal/tlsListener.js"
 import * as Transport from "./internal/transport.js"
-import { ListenError } from "./ListenError.js"
+import { listenWebSocket } from "./internal/webSocketListener.js"
+import type { ListenError } from "./ListenError.js"
 
 /**
  * One accepted connection, as the server sees it.
@@ -25,95 +27,13 @@ import { ListenError } from "./ListenError.js"
  */
 export type Link = Transport.Link
 
-/**
- * Where one listener accepts connections.
- * @since 0.1.0
- */
-export interface Address {
-  readonly transport: "tcp" | "tls" | "memory"
-  readonly host: string
-  readonly port: number
-  /** For clients: `mqtt://host:port`, `mqtts://host:port`, or `memory://mqttest`. */
-  readonly url: string
-}
-
-/**
- * Listening: the first listener's address, every listener's, and how to stop
- * and start again.
- * @since 0.1.0
- */
-export interface Bound extends Address {
-  /** Every listener's address, the first one first. */
-  readonly addresses: ReadonlyArray<Address>
-  /** Stops accepting connections; accepted ones are not touched. */
-  readonly close: Effect.Effect<void>
-  /** Listens again, on the same ports (after `close`: a server going back online). */
-  readonly reopen: Effect.Effect<Bound, ListenError>
-  /** A client's stream to the first listener (refused once it is closed). */
-  readonly connect: () => Duplex
-}
-
-/** What a listener tells the server: each accepted connection, and problems before one exists. */
-export interface Handlers {
-  readonly onLink: (link: Link) => void
-  /** A connection that never became one (e.g. a failed TLS handshake), said in words. */
-  readonly warn: (message: string) => void
-}
-
-const urlOf = (scheme: string, host: string, port: number) =>
-  `${scheme}://${host.includes(":") ? `[${host}]` : host}:${port}`
-
-/** Listens with `server` on `host` at the first port from `from` to `to` that binds. */
-const bindFirst = (
-  makeServer: () => Net.Server,
-  host: string,
-  from: number,
-  to: number
-): Effect.Effect<Net.Server, ListenError> =>
-  Effect.gen(function* () {
-    let lastError = "no port tried"
-    for (let port = from; port <= to; port++) {
-      const bound = yield* Effect.result(
-        Effect.callback<Net.Server, NodeJS.ErrnoException>((resume) => {
-          const server = makeServer()
-          const onError = (error: NodeJS.ErrnoException) => resume(Effect.fail(error))
-          server.once("error", onError)
-          server.listen({ host, port }, () => {
-            server.off("error", onError)
-            // Errors after listening (e.g. EMFILE on accept) must not crash the process.
-            server.on("error", () => {})
-            resume(Effect.succeed(server))
-          })
-        })
-      )
-      if (bound._tag === "Success") return bound.success
-      lastError = bound.failure.message
-      // Only a port that is taken (or reserved) moves on to the next one.
-      if (bound.failure.code !== "EADDRINUSE" && bound.failure.code !== "EACCES") break
-    }
-    return yield* new ListenError({ host, from, to, lastError })
-  })
-
-const boundTo = (
-  server: Net.Server,
-  transport: "tcp" | "tls",
-  reopen: (port: number) => Effect.Effect<Bound, ListenError>,
-  connect: (host: string, port: number) => Duplex
-): Bound => {
-  const address = server.address() as Net.AddressInfo
-  const self: Address = {
-    transport,
-    host: address.address,
-    port: address.port,
-    url: urlOf(transport === "tls" ? "mqtts" : "mqtt", address.address, address.port)
-  }
-  return {
-    ...self,
-    addresses: [self],
-    close: Effect.sync(() => void server.close()),
-    reopen: Effect.suspend(() => reopen(address.port)),
-    connect: () => connect(address.address, address.port)
-  }
+export type {
+  /** @since 0.1.0 */
+  Address,
+  /** @since 0.1.0 */
+  Bound,
+  /** @since 0.1.0 */
+  Handlers
 }
 
 /** TCP on `host`, at the first port from `from` to `to` that binds. */
@@ -134,85 +54,6 @@ const listenTcp = (host: string, from: number, to: number, handlers: Handlers): 
         (host, port) => Net.createConnection({ host, port })
       )
   )
-
-/** Why a TLS handshake failed, in words that say which side rejected what. */
-const handshakeProblem = (error: NodeJS.ErrnoException): string => {
-  const text = `${error.code ?? ""} ${error.message}`
-  if (/wrong version number|http request|unknown protocol|packet length too long|record layer failure/i.test(text)) {
-    return "the client did not speak TLS (plain MQTT, HTTP or another protocol on the TLS port)"
-  }
-  if (/peer did not return a certificate|certificate required/i.test(text)) {
-    return "the client sent no certificate, and the server requires one"
-  }
-  if (/alert (bad certificate|unknown ca|certificate unknown|certificate expired|decrypt error)/i.test(text)) {
-    return `the client rejected the server's certificate (${error.message.trim().split("\n")[0]})`
-  }
-  if (/ECONNRESET|socket hang up|EPIPE/i.test(text)) {
-    return "the client closed the connection during the handshake (as a client does when it rejects the server's certificate)"
-  }
-  if (/certificate|verify/i.test(text)) {
-    return `the server rejected the client's certificate (${error.message.trim().split("\n")[0]})`
-  }
-  return error.message.trim().split("\n")[0] ?? ""
-}
-
-/**
- * TLS on `host`, at the first port from `from` to `to` that binds, with
- * these TLS options (certificate, key, CA, client certificates, versions):
- * each accepted socket is wrapped in a server-side TLS socket, handed to the
- * server once its handshake is done; a handshake that fails is a warning
- * that says which side rejected what.
- */
-const listenTls = (
-  host: string,
-  from: number,
-  to: number,
-  options: Tls.TlsOptions,
-  handlers: Handlers
-): Effect.Effect<Bound, ListenError> =>
-  Effect.suspend(() => {
-    const context = Tls.createSecureContext(options)
-    const accept = (raw: Net.Socket) => {
-      const peer = `${raw.remoteAddress ?? "?"}:${raw.remotePort ?? "?"}`
-      const socket = new Tls.TLSSocket(raw, {
-        isServer: true,
-        secureContext: context,
-        requestCert: options.requestCert ?? false,
-        rejectUnauthorized: options.rejectUnauthorized ?? false
-      })
-      // Until the handshake is done the connection is the listener's; one failure is reported once.
-      let settled = false
-      const failed = (problem: string) => {
-        if (settled) return
-        settled = true
-        handlers.warn(`TLS handshake with ${peer} failed: ${problem}`)
-      }
-      socket.once("secure", () => {
-        if (settled) return
-        settled = true
-        handlers.onLink(Transport.tls(socket))
-      })
-      socket.on("error", (error: NodeJS.ErrnoException) => {
-        failed(handshakeProblem(error))
-        socket.destroy()
-      })
-      socket.once("close", () =>
-        failed(
-          "the client closed the connection during the handshake (as a client does when it rejects the server's certificate)"
-        )
-      )
-    }
-    return Effect.map(
-      bindFirst(() => Net.createServer({ noDelay: true }, accept), host, from, to),
-      (server) =>
-        boundTo(
-          server,
-          "tls",
-          (port) => listenTls(host, port, port, options, handlers),
-          (host, port) => Tls.connect({ host, port, rejectUnauthorized: false })
-        )
-    )
-  })
 
 /**
  * The in-memory listener: no port, no network. Each `connect` makes a duplex
@@ -245,7 +86,7 @@ const listenMemory = (handlers: Handlers): Bound => {
  */
 export interface Shape {
   /** What carries the connections (of the first listener, when there are several). */
-  readonly transport: "tcp" | "tls" | "memory"
+  readonly transport: Transport.Kind
   /** Starts accepting: every accepted connection goes to `handlers.onLink`. */
   readonly listen: (handlers: Handlers) => Effect.Effect<Bound, ListenError>
 }
@@ -280,6 +121,25 @@ export const tls = (options: {
 }): Shape => ({
   transport: "tls",
   listen: (handlers) => listenTls(options.host, options.ports.from, options.ports.to, options.tls, handlers)
+})
+
+/**
+ * A WebSocket listener (`ws://host:port/mqtt`, MQTT over WebSocket as the
+ * spec's section 6 says: binary frames, the `mqtt` subprotocol) on `host`, at
+ * the first free port of `ports`, on `path`; with `tls` (Node's TLS server
+ * options), secure WebSocket (`wss://`). A client that does not offer the
+ * `mqtt` subprotocol is refused with HTTP 400 and a Warning [MQTT-6.0.0-3].
+ * @since 0.1.0
+ */
+export const webSocket = (options: {
+  readonly host: string
+  readonly ports: { readonly from: number; readonly to: number }
+  readonly path: string
+  readonly tls?: Tls.TlsOptions | undefined
+}): Shape => ({
+  transport: options.tls === undefined ? "ws" : "wss",
+  listen: (handlers) =>
+    listenWebSocket(options.host, options.ports.from, options.ports.to, options.path, options.tls, handlers)
 })
 
 /**

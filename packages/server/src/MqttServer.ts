@@ -83,26 +83,47 @@ const makeServer = (
 const listenerOf = (config: Config.Resolved): Effect.Effect<Listener.Shape, Config.ConfigError> =>
   Effect.gen(function* () {
     if (config.transport === "memory") return Listener.memory
-    const tcp = Listener.tcp(config)
-    const tls = config.tls
-    if (tls === undefined) return tcp
+    const listeners: [Listener.Shape, ...Array<Listener.Shape>] = [Listener.tcp(config)]
+    const tls = config.tls === undefined ? undefined : yield* tlsOptions(config.tls)
+    if (config.tls !== undefined && tls !== undefined) {
+      listeners.push(Listener.tls({ host: config.host, ports: Config.portRange(config.tls.ports), tls }))
+    }
+    if (config.ws !== undefined) {
+      listeners.push(
+        Listener.webSocket({ host: config.host, ports: Config.portRange(config.ws.ports), path: config.ws.path })
+      )
+    }
+    if (config.wss !== undefined) {
+      if (tls === undefined) {
+        return yield* new Config.ConfigError({
+          problem: "wss: a secure WebSocket listener needs the certificate and key of tls (tls.cert, tls.key)"
+        })
+      }
+      listeners.push(
+        Listener.webSocket({
+          host: config.host,
+          ports: Config.portRange(config.wss.ports),
+          path: config.wss.path,
+          tls
+        })
+      )
+    }
+    return Listener.all(listeners)
+  })
+
+/** Node's TLS server options for the config's `tls`. */
+const tlsOptions = (tls: NonNullable<Config.Resolved["tls"]>) =>
+  Effect.gen(function* () {
     const ca = tls.ca === undefined ? undefined : yield* pemOrFile("tls.ca", tls.ca)
-    return Listener.all([
-      tcp,
-      Listener.tls({
-        host: config.host,
-        ports: Config.portRange(tls.ports),
-        tls: {
-          cert: yield* pemOrFile("tls.cert", tls.cert),
-          key: yield* pemOrFile("tls.key", tls.key),
-          ...(ca !== undefined ? { ca } : {}),
-          requestCert: tls.clientAuth !== "none",
-          rejectUnauthorized: tls.clientAuth === "require",
-          ...(tls.minVersion !== undefined ? { minVersion: tls.minVersion } : {}),
-          ...(tls.maxVersion !== undefined ? { maxVersion: tls.maxVersion } : {})
-        }
-      })
-    ])
+    return {
+      cert: yield* pemOrFile("tls.cert", tls.cert),
+      key: yield* pemOrFile("tls.key", tls.key),
+      ...(ca !== undefined ? { ca } : {}),
+      requestCert: tls.clientAuth !== "none",
+      rejectUnauthorized: tls.clientAuth === "require",
+      ...(tls.minVersion !== undefined ? { minVersion: tls.minVersion } : {}),
+      ...(tls.maxVersion !== undefined ? { maxVersion: tls.maxVersion } : {})
+    }
   })
 
 /** PEM text as it is, or the contents of the file it names (read when the server starts). */

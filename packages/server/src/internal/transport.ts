@@ -8,12 +8,15 @@ import * as Net from "node:net"
 import { Duplex } from "node:stream"
 import type * as Tls from "node:tls"
 
+/** What carries a connection: TCP, TLS, WebSocket (over TCP or TLS), or memory. */
+export type Kind = "tcp" | "tls" | "ws" | "wss" | "memory"
+
 /** One accepted connection, as the connection loop sees it. */
 export interface Link {
   /** The bytes both ways. */
   readonly duplex: Duplex
   /** What carries them. */
-  readonly transport: "tcp" | "tls" | "memory"
+  readonly transport: Kind
   readonly remoteAddress: string
   readonly remotePort: number
   /** The subject of the client's certificate (TLS with client certificates), e.g. `CN=sensor-1`. */

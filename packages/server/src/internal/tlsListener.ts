@@ -1,0 +1,89 @@
+/**
+ * The TLS listener: each accepted socket is wrapped in a server-side TLS
+ * socket and handed to the server once its handshake is done.
+ */
+import * as Net from "node:net"
+import * as Tls from "node:tls"
+import { Effect } from "effect"
+import type { ListenError } from "../ListenError.js"
+import { type Bound, bindFirst, boundTo, type Handlers } from "./listening.js"
+import * as Transport from "./transport.js"
+
+/** Why a TLS handshake failed, in words that say which side rejected what. */
+const handshakeProblem = (error: NodeJS.ErrnoException): string => {
+  const text = `${error.code ?? ""} ${error.message}`
+  if (/wrong version number|http request|unknown protocol|packet length too long|record layer failure/i.test(text)) {
+    return "the client did not speak TLS (plain MQTT, HTTP or another protocol on the TLS port)"
+  }
+  if (/peer did not return a certificate|certificate required/i.test(text)) {
+    return "the client sent no certificate, and the server requires one"
+  }
+  if (/alert (bad certificate|unknown ca|certificate unknown|certificate expired|decrypt error)/i.test(text)) {
+    return `the client rejected the server's certificate (${error.message.trim().split("\n")[0]})`
+  }
+  if (/ECONNRESET|socket hang up|EPIPE/i.test(text)) {
+    return "the client closed the connection during the handshake (as a client does when it rejects the server's certificate)"
+  }
+  if (/certificate|verify/i.test(text)) {
+    return `the server rejected the client's certificate (${error.message.trim().split("\n")[0]})`
+  }
+  return error.message.trim().split("\n")[0] ?? ""
+}
+
+/**
+ * TLS on `host`, at the first port from `from` to `to` that binds, with
+ * these TLS options (certificate, key, CA, client certificates, versions):
+ * each accepted socket is wrapped in a server-side TLS socket, handed to the
+ * server once its handshake is done; a handshake that fails is a warning
+ * that says which side rejected what.
+ */
+export const listenTls = (
+  host: string,
+  from: number,
+  to: number,
+  options: Tls.TlsOptions,
+  handlers: Handlers
+): Effect.Effect<Bound, ListenError> =>
+  Effect.suspend(() => {
+    const context = Tls.createSecureContext(options)
+    const accept = (raw: Net.Socket) => {
+      const peer = `${raw.remoteAddress ?? "?"}:${raw.remotePort ?? "?"}`
+      const socket = new Tls.TLSSocket(raw, {
+        isServer: true,
+        secureContext: context,
+        requestCert: options.requestCert ?? false,
+        rejectUnauthorized: options.rejectUnauthorized ?? false
+      })
+      // Until the handshake is done the connection is the listener's; one failure is reported once.
+      let settled = false
+      const failed = (problem: string) => {
+        if (settled) return
+        settled = true
+        handlers.warn(`TLS handshake with ${peer} failed: ${problem}`)
+      }
+      socket.once("secure", () => {
+        if (settled) return
+        settled = true
+        handlers.onLink(Transport.tls(socket))
+      })
+      socket.on("error", (error: NodeJS.ErrnoException) => {
+        failed(handshakeProblem(error))
+        socket.destroy()
+      })
+      socket.once("close", () =>
+        failed(
+          "the client closed the connection during the handshake (as a client does when it rejects the server's certificate)"
+        )
+      )
+    }
+    return Effect.map(
+      bindFirst(() => Net.createServer({ noDelay: true }, accept), host, from, to),
+      (server) =>
+        boundTo(
+          server,
+          "tls",
+          (port) => listenTls(host, port, port, options, handlers),
+          (host, port) => Tls.connect({ host, port, rejectUnauthorized: false })
+        )
+    )
+  })

@@ -1,0 +1,94 @@
+/**
+ * The WebSocket listener: MQTT over WebSocket as the spec's section 6 says
+ * (the `mqtt` subprotocol, one path), over HTTP or HTTPS, with the `ws`
+ * library. Each upgraded connection becomes a duplex byte stream for the
+ * server; a client that does not offer `mqtt` is refused before the upgrade.
+ */
+import * as Http from "node:http"
+import * as Https from "node:https"
+import type * as Net from "node:net"
+import type * as Tls from "node:tls"
+import { Effect } from "effect"
+import WebSocket, { createWebSocketStream, WebSocketServer } from "ws"
+import type { ListenError } from "../ListenError.js"
+import { type Bound, bindFirst, type Handlers, urlOf } from "./listening.js"
+import type * as Transport from "./transport.js"
+
+/** The subprotocol of MQTT over WebSocket [MQTT-6.0.0-3] [MQTT-6.0.0-4]. */
+const SUBPROTOCOL = "mqtt"
+
+const offersMqtt = (request: Http.IncomingMessage): boolean =>
+  (request.headers["sec-websocket-protocol"] ?? "")
+    .split(",")
+    .map((protocol) => protocol.trim())
+    .includes(SUBPROTOCOL)
+
+export const listenWebSocket = (
+  host: string,
+  from: number,
+  to: number,
+  path: string,
+  tls: Tls.TlsOptions | undefined,
+  handlers: Handlers
+): Effect.Effect<Bound, ListenError> =>
+  Effect.map(
+    bindFirst(
+      () => {
+        const server = tls === undefined ? Http.createServer() : Https.createServer(tls)
+        // A plain HTTP request (no upgrade) is told where MQTT is.
+        server.on("request", (_request: Http.IncomingMessage, response: Http.ServerResponse) => {
+          response.writeHead(426, { "content-type": "text/plain", upgrade: "websocket" })
+          response.end(`MQTT over WebSocket: upgrade at ${path} with the "mqtt" subprotocol\n`)
+        })
+        const sockets = new WebSocketServer({
+          server,
+          path,
+          handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+          verifyClient: (info, done) => {
+            if (offersMqtt(info.req)) return done(true)
+            handlers.warn(
+              `WebSocket client ${info.req.socket.remoteAddress ?? "?"}:${info.req.socket.remotePort ?? "?"} did not offer the "mqtt" subprotocol: refused with HTTP 400 [MQTT-6.0.0-3]`
+            )
+            done(false, 400, 'MQTT over WebSocket needs the "mqtt" subprotocol')
+          }
+        })
+        sockets.on("error", () => {})
+        sockets.on("connection", (socket: WebSocket, request: Http.IncomingMessage) => {
+          const raw = request.socket as Net.Socket
+          raw.setNoDelay(true)
+          const duplex = createWebSocketStream(socket)
+          duplex.on("error", () => {})
+          const link: Transport.Link = {
+            duplex,
+            transport: tls === undefined ? "ws" : "wss",
+            remoteAddress: raw.remoteAddress ?? "",
+            remotePort: raw.remotePort ?? 0,
+            reset: () => void raw.resetAndDestroy()
+          }
+          handlers.onLink(link)
+        })
+        return server
+      },
+      host,
+      from,
+      to
+    ),
+    (server) => {
+      const address = server.address() as Net.AddressInfo
+      const transport = tls === undefined ? "ws" : "wss"
+      const self = {
+        transport,
+        host: address.address,
+        port: address.port,
+        url: urlOf(transport, address.address, address.port, path)
+      } as const
+      const bound: Bound = {
+        ...self,
+        addresses: [self],
+        close: Effect.sync(() => void server.close()),
+        reopen: Effect.suspend(() => listenWebSocket(host, address.port, address.port, path, tls, handlers)),
+        connect: () => createWebSocketStream(new WebSocket(self.url, SUBPROTOCOL, { rejectUnauthorized: false }))
+      }
+      return bound
+    }
+  )

@@ -1,0 +1,136 @@
+/**
+ * MQTT over WebSocket (`ws://`, and `wss://` with a throw-away CA), with
+ * MQTT.js (which speaks it with the `mqtt` subprotocol) and raw WebSocket
+ * and HTTP clients for what the spec's section 6 refuses.
+ */
+import * as Http from "node:http"
+import { assert, describe, it } from "@effect/vitest"
+import { Certificates, MqttServer, ServerEvent } from "@mqttest/server"
+import { Effect } from "effect"
+import mqtt from "mqtt"
+import WebSocket from "ws"
+import { call, connectClient } from "./helpers.js"
+
+const certs = Effect.runSync(Certificates.make())
+type Server = MqttServer.MqttServer["Service"]
+const urlOf = (server: Server, scheme: string) => server.urls.find((url) => url.startsWith(`${scheme}://`))!
+
+/** An MQTT.js client at a URL, ended with the scope. */
+const connectAt = (url: string, options: mqtt.IClientOptions) =>
+  Effect.acquireRelease(
+    Effect.callback<mqtt.MqttClient, Error>((resume) => {
+      const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...options })
+      client.once("connect", () => resume(Effect.succeed(client)))
+      client.once("error", (error) => {
+        client.end(true)
+        resume(Effect.fail(error))
+      })
+    }),
+    (client) => Effect.promise(() => client.endAsync(true))
+  )
+
+const config = {
+  tls: { cert: certs.server.cert, key: certs.server.key, ports: 0 },
+  ws: { ports: 0 },
+  wss: { ports: 0, path: "/broker" }
+} as const
+
+describe("WebSocket", () => {
+  it.effect("ws:// and wss:// next to mqtt:// and mqtts://; MQTT.js over WebSocket reaches a TCP client", () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      assert.deepStrictEqual(
+        server.urls.map((url) => url.replace(/:\d+/, ":PORT")),
+        ["mqtt://127.0.0.1:PORT", "mqtts://127.0.0.1:PORT", "ws://127.0.0.1:PORT/mqtt", "wss://127.0.0.1:PORT/broker"]
+      )
+      const overWs = yield* connectAt(urlOf(server, "ws"), { clientId: "ws", protocolVersion: 5 })
+      const overWss = yield* connectAt(urlOf(server, "wss"), { clientId: "wss", ca: certs.ca.cert })
+      const transports = yield* Effect.forEach(["ws", "wss"], (clientId) =>
+        Effect.map(
+          server.waitFor(ServerEvent.isPacket("PacketReceived", "Connect", { clientId })),
+          (connect) => connect.connection
+        ).pipe(
+          Effect.flatMap((connection) =>
+            server.waitFor(ServerEvent.is("ConnectionOpened", (e) => e.connection === connection))
+          ),
+          Effect.map((opened) => opened.transport)
+        )
+      )
+      assert.deepStrictEqual(transports, ["ws", "wss"])
+      for (const client of [overWs, overWss]) yield* call((cb) => client.subscribe("t/#", { qos: 1 }, cb))
+      const received = [overWs, overWss].map(
+        (client) =>
+          new Promise<string>((resolve) => client.once("message", (topic, payload) => resolve(`${topic} ${payload}`)))
+      )
+      const plain = yield* connectClient(server, { clientId: "plain" })
+      yield* call((cb) => plain.publish("t/1", "from TCP", { qos: 1 }, cb))
+      assert.deepStrictEqual(yield* Effect.promise(() => Promise.all(received)), ["t/1 from TCP", "t/1 from TCP"])
+    }).pipe(Effect.provide(MqttServer.layerTest(config)))
+  )
+
+  it.effect("a packet fault over WebSocket: each PUBLISH to the client twice", () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      const client = yield* connectAt(urlOf(server, "ws"), { clientId: "twice" })
+      yield* call((cb) => client.subscribe("t", { qos: 0 }, cb))
+      const two = new Promise<number>((resolve) => {
+        let count = 0
+        client.on("message", () => {
+          if (++count === 2) resolve(count)
+        })
+      })
+      yield* server.publish("t", "once")
+      assert.strictEqual(yield* Effect.promise(() => two), 2)
+      const fault = yield* server.waitFor(ServerEvent.is("FaultInjected"))
+      assert.strictEqual(fault.detail, "duplicate PUBLISH #1")
+    }).pipe(
+      Effect.provide(
+        MqttServer.layerTest({
+          ws: { ports: 0 },
+          packetFaults: { faults: [{ packet: "Publish", action: "duplicate" }] }
+        })
+      )
+    )
+  )
+
+  it.effect("a WebSocket client that does not offer the mqtt subprotocol is refused with 400 and a warning", () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      const status = yield* Effect.callback<number>((resume) => {
+        const socket = new WebSocket(urlOf(server, "ws"))
+        socket.on("unexpected-response", (_request, response) => {
+          resume(Effect.succeed(response.statusCode ?? 0))
+          socket.terminate()
+        })
+        socket.on("error", () => {})
+      })
+      assert.strictEqual(status, 400)
+      const warning = yield* server.waitFor(ServerEvent.is("Warning", (e) => e.message.includes("subprotocol")))
+      assert.include(warning.message, 'did not offer the "mqtt" subprotocol: refused with HTTP 400 [MQTT-6.0.0-3]')
+    }).pipe(Effect.provide(MqttServer.layerTest({ ws: { ports: 0 } })))
+  )
+
+  it.effect("a plain HTTP request to the WebSocket port is told to upgrade (426)", () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      const [status, body] = yield* Effect.callback<readonly [number, string]>((resume) => {
+        Http.get(urlOf(server, "ws").replace("ws://", "http://"), (response) => {
+          let body = ""
+          response.on("data", (chunk) => {
+            body += chunk
+          })
+          response.on("end", () => resume(Effect.succeed([response.statusCode ?? 0, body] as const)))
+        })
+      })
+      assert.strictEqual(status, 426)
+      assert.include(body, 'upgrade at /mqtt with the "mqtt" subprotocol')
+    }).pipe(Effect.provide(MqttServer.layerTest({ ws: { ports: 0 } })))
+  )
+
+  it.effect("wss without tls is a config error that says what it needs", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(MqttServer.make({ ports: 0, wss: { ports: 0 } }))
+      assert.include(error.message, "wss: a secure WebSocket listener needs the certificate and key of tls")
+    })
+  )
+})
