@@ -14,6 +14,16 @@ const refused = (host: string, port: number) =>
   })
 
 describe("Promise API", () => {
+  test("start with WebSocket: the handle lists every listener's URL", async () => {
+    await using server = await start({ ports: 0, ws: { ports: 0 } })
+    assert.strictEqual(server.urls.length, 2)
+    assert.strictEqual(server.urls[0], server.url)
+    const client = await mqtt.connectAsync(server.urls[1]!, { clientId: "p-ws", reconnectPeriod: 0 })
+    await client.endAsync()
+    const opened = await server.waitFor(ServerEvent.is("ConnectionOpened"))
+    assert.strictEqual(opened.transport, "ws")
+  })
+
   test("start, commands, events, stop", async () => {
     const server = await start({ ports: 0 })
     assert.strictEqual(server.host, "127.0.0.1")

@@ -3,10 +3,13 @@
  * MQTT.js (which speaks it with the `mqtt` subprotocol) and raw WebSocket
  * and HTTP clients for what the spec's section 6 refuses.
  */
+import * as Fs from "node:fs"
 import * as Http from "node:http"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Certificates, MqttServer, ServerEvent } from "@mqttest/server"
-import { Effect } from "effect"
+import { Certificates, Dump, MqttServer, ServerEvent } from "@mqttest/server"
+import { Effect, Stream } from "effect"
 import mqtt from "mqtt"
 import WebSocket from "ws"
 import { call, connectClient } from "./helpers.js"
@@ -125,6 +128,36 @@ describe("WebSocket", () => {
       assert.strictEqual(status, 426)
       assert.include(body, 'upgrade at /mqtt with the "mqtt" subprotocol')
     }).pipe(Effect.provide(MqttServer.layerTest({ ws: { ports: 0 } })))
+  )
+
+  it.effect("dumps have the same shape on every transport: TCP, TLS, WebSocket, secure WebSocket", () =>
+    Effect.gen(function* () {
+      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "mqttest-ws-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true })))
+      const server = yield* MqttServer.make({ host: "127.0.0.1", ports: 0, ...config, dumps: [`${dir}/{id}.jsonl`] })
+      const clients: ReadonlyArray<readonly [string, string, mqtt.IClientOptions]> = [
+        ["tcp", server.url, {}],
+        ["tls", urlOf(server, "mqtts"), { ca: certs.ca.cert }],
+        ["ws", urlOf(server, "ws"), {}],
+        ["wss", urlOf(server, "wss"), { ca: certs.ca.cert }]
+      ]
+      for (const [clientId, url, options] of clients) {
+        const client = yield* connectAt(url, { clientId, ...options })
+        yield* call((cb) => client.subscribe(clientId, { qos: 1 }, cb))
+        yield* call((cb) => client.publish(clientId, "payload", { qos: 1 }, cb))
+        yield* Effect.promise(() => client.endAsync())
+      }
+      yield* server.stop
+      const shapes = yield* Effect.forEach(clients, ([clientId]) =>
+        Effect.map(Stream.runCollect(Dump.read(`${dir}/${clientId}.jsonl`)), (entries) =>
+          entries
+            .filter((e) => e._tag === "Packet")
+            .map((e) => `${e.direction} ${e.packet._tag}${e.payload === undefined ? "" : ` ${e.payload.utf8}`}`)
+        )
+      )
+      for (const shape of shapes) assert.deepStrictEqual(shape, shapes[0])
+      assert.isAtLeast(shapes[0]!.length, 8)
+    })
   )
 
   it.effect("wss without tls is a config error that says what it needs", () =>
