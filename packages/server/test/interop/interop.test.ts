@@ -6,13 +6,15 @@
 
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
+import * as Os from "node:os"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { MqttServer, ServerEvent } from "@mqttest/server"
+import { Certificates, MqttServer, ServerEvent } from "@mqttest/server"
 import { Effect, Fiber, Queue } from "effect"
 import { call, connectClient, messages } from "../helpers.js"
 
 const python = "/usr/bin/python3"
+const certs = Effect.runSync(Certificates.make())
 const need = (binary: string, hint: string) =>
   Effect.suspend(() =>
     Fs.existsSync(binary) || ChildProcess.spawnSync("sh", ["-c", `command -v ${binary}`]).status === 0
@@ -200,6 +202,22 @@ describe("paho-mqtt (Python)", () => {
         assert.strictEqual(result.code, 0, result.stderr)
         assert.strictEqual(result.stdout.trim(), level === 5 ? "hello from paho python" : "hello from paho")
       }).pipe(withServer())
+    )
+
+    it.live(`over TLS with tls_set at ${level === 5 ? "MQTT 5" : "MQTT 3.1.1"}`, () =>
+      Effect.gen(function* () {
+        yield* need(python, "Debian's python3-paho-mqtt")
+        const server = yield* MqttServer.MqttServer
+        const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "mqttest-paho-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true })))
+        const ca = yield* Certificates.writeFiles(certs.ca, dir, "ca")
+        const port = new URL(server.urls.find((url) => url.startsWith("mqtts://"))!).port
+        const result = yield* run(python, [script, "localhost", port, String(level), ca.cert])
+        assert.strictEqual(result.code, 0, result.stderr)
+        assert.strictEqual(result.stdout.trim(), level === 5 ? "hello from paho python" : "hello from paho")
+        const opened = yield* server.waitFor(ServerEvent.is("ConnectionOpened"))
+        assert.strictEqual(opened.transport, "tls")
+      }).pipe(withServer({ tls: { cert: certs.server.cert, key: certs.server.key, ports: 0 } }))
     )
   }
 })

@@ -1,6 +1,7 @@
 """Publishes a message to itself through an MQTT server with paho-mqtt and prints it.
 
-Usage: paho_client.py HOST PORT LEVEL   (LEVEL 4 = MQTT 3.1.1, 5 = MQTT 5.0)
+Usage: paho_client.py HOST PORT LEVEL [CAFILE]   (LEVEL 4 = MQTT 3.1.1, 5 = MQTT 5.0)
+With CAFILE, over TLS (tls_set), trusting that CA only.
 Exit 0 with the received payload on stdout, non-zero on any failure.
 """
 import sys
@@ -11,6 +12,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 host, port, level = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+cafile = sys.argv[4] if len(sys.argv) > 4 else None
 v5 = level == 5
 received = threading.Event()
 result = {}
@@ -37,6 +39,8 @@ def on_message(client, userdata, message):
     received.set()
 
 
+if cafile is not None:
+    client.tls_set(ca_certs=cafile)
 client.on_connect = on_connect
 client.on_subscribe = on_subscribe
 client.on_message = on_message
