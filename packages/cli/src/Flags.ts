@@ -103,7 +103,8 @@ export const flags = {
   tlsPorts: text("tls-ports", "Port or port range of the TLS listener (default 8883-9000; 0 = any free port)"),
   ws: text("ws", "A WebSocket listener (ws://…/mqtt) besides TCP, on this port or range (0 = any free port)"),
   wss: text("wss", "A secure WebSocket listener (wss://…/mqtt, with --tls-cert/--tls-key) on this port or range"),
-  wsPath: text("ws-path", "The path of the WebSocket listeners (default /mqtt)")
+  wsPath: text("ws-path", "The path of the WebSocket listeners (default /mqtt)"),
+  unix: text("unix", "A Unix domain socket listener besides TCP, at this path (mode 0600)")
 }
 
 /**
@@ -346,6 +347,8 @@ export const toConfig = (f: Flags): Effect.Effect<Config.MqttestConfig, UsageErr
         })
       )
     }
+    const unix = opt(f.unix)
+    if (unix !== undefined) out.unix = yield* checked("unix", fields.unix.schema)(unix)
     const wsPath = opt(f.wsPath)
     for (const [flag, value] of [
       ["ws", opt(f.ws)],

@@ -473,6 +473,17 @@ describe("mqttest CLI over TLS and WebSocket", () => {
     await connectsThenStops(cli, ws!, { clientId: "ws-cli" })
   })
 
+  test("--unix adds a Unix domain socket listener: mqtt+unix:// in urls, MQTT.js connects over it", async () => {
+    const dir = tempDir()
+    try {
+      const { cli, urls } = await start(["--unix", `${dir}/mqtt.sock`])
+      assert.strictEqual(urls[1], `mqtt+unix://${dir}/mqtt.sock`)
+      await connectsThenStops(cli, urls[1]!, { clientId: "unix-cli" })
+    } finally {
+      Fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   test("2 for a WebSocket path that is not one, and for --wss without a certificate", async () => {
     const path = spawnCli(["--ports", "0", "--ws", "0", "--ws-path", "mqtt"])
     assert.strictEqual(await path.exit, 2)

@@ -114,6 +114,8 @@ export const MqttestConfig = Schema.Struct({
   ws: Schema.optionalKey(WebSocket),
   /** A secure WebSocket listener (`wss://`), with the certificate and key of `tls`. */
   wss: Schema.optionalKey(WebSocket),
+  /** A Unix domain socket listener besides TCP, at this path (`mqtt+unix://<path>`), its owner's only. */
+  unix: Schema.optionalKey(Schema.String.check(Schema.isMinLength(1))),
   /** Refuse what the spec lets a server refuse (odd or long client ids) instead of warning. */
   strict: defaulted(Schema.Boolean, false),
   /** Close connections that send no CONNECT within this time. Default 10000. */
@@ -212,6 +214,7 @@ export const ServerOptions = Schema.Struct({
     })
   ),
   ws: Schema.optionalKey(Schema.Struct({ ports: filled(WebSocket.fields.ports), path: filled(WebSocket.fields.path) })),
+  unix: fields.unix,
   wss: Schema.optionalKey(
     Schema.Struct({ ports: filled(ListenerOptions.secureWebSocketPorts), path: filled(WebSocket.fields.path) })
   ),

@@ -6,17 +6,20 @@
 import { Schema } from "effect"
 
 /**
- * No port from `from` to `to` could be bound on `host`; `lastError` is the
- * operating system's last answer.
+ * No port from `from` to `to` could be bound on `host` (or, with `path`, no
+ * Unix domain socket at that path); `lastError` is the operating system's
+ * last answer.
  * @since 0.1.0
  */
 export class ListenError extends Schema.TaggedError<ListenError>()("ListenError", {
   host: Schema.String,
   from: Schema.Int,
   to: Schema.Int,
-  lastError: Schema.String
+  lastError: Schema.String,
+  path: Schema.optionalKey(Schema.String)
 }) {
   override get message(): string {
+    if (this.path !== undefined) return `cannot listen on the Unix socket ${this.path}: ${this.lastError}`
     const ports = this.from === this.to ? `port ${this.from}` : `any port from ${this.from} to ${this.to}`
     return `cannot listen on ${this.host} at ${ports}: ${this.lastError}`
   }

@@ -18,6 +18,7 @@ import { Context, Effect, Layer } from "effect"
 import { type Address, type Bound, bindFirst, boundTo, type Handlers } from "./internal/listening.js"
 import { listenTls } from "./internal/tlsListener.js"
 import * as Transport from "./internal/transport.js"
+import { listenUnix } from "./internal/unixListener.js"
 import { listenWebSocket } from "./internal/webSocketListener.js"
 import type { ListenError } from "./ListenError.js"
 
@@ -140,6 +141,18 @@ export const webSocket = (options: {
   transport: options.tls === undefined ? "ws" : "wss",
   listen: (handlers) =>
     listenWebSocket(options.host, options.ports.from, options.ports.to, options.path, options.tls, handlers)
+})
+
+/**
+ * A Unix domain socket listener at `path` (`mqtt+unix://<path>` for MQTT.js,
+ * `--unix <path>` for mosquitto's clients): the socket file is its owner's
+ * only (0600), replaces a socket file left over from an earlier run, and is
+ * removed when the listener closes; any other file at `path` is an error.
+ * @since 0.1.0
+ */
+export const unix = (options: { readonly path: string }): Shape => ({
+  transport: "unix",
+  listen: (handlers) => listenUnix(options.path, handlers)
 })
 
 /**

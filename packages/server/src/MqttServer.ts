@@ -93,6 +93,7 @@ const listenerOf = (config: Config.Resolved): Effect.Effect<Listener.Shape, Conf
         Listener.webSocket({ host: config.host, ports: Config.portRange(config.ws.ports), path: config.ws.path })
       )
     }
+    if (config.unix !== undefined) listeners.push(Listener.unix({ path: config.unix }))
     if (config.wss !== undefined) {
       if (tls === undefined) {
         return yield* new Config.ConfigError({

@@ -25,7 +25,7 @@ export interface Handle {
   /** Every listener's URL, the first one first (e.g. TCP, then TLS). */
   readonly urls: ReadonlyArray<string>
   /** Where connections come from (the first listener): `"tcp"`, `"tls"` or `"memory"` (`start({ transport: "memory" })`). */
-  readonly transport: "tcp" | "tls" | "ws" | "wss" | "memory"
+  readonly transport: "tcp" | "tls" | "ws" | "wss" | "unix" | "memory"
   /** A new client connection as a duplex stream (see `MqttServer.connectStream`). */
   readonly connectStream: () => Duplex
   /**

@@ -114,7 +114,7 @@ export const ConnectionOpened = Schema.TaggedStruct("ConnectionOpened", {
   remoteAddress: Schema.String,
   remotePort: Schema.Int,
   /** What carries it (left out for plain TCP). */
-  transport: Schema.optionalKey(Schema.Literals(["tls", "ws", "wss", "memory"])),
+  transport: Schema.optionalKey(Schema.Literals(["tls", "ws", "wss", "unix", "memory"])),
   /** The subject of the client's TLS certificate, when it sent one (e.g. `CN=sensor-1`). */
   clientCertificate: Schema.optionalKey(Schema.String)
 })

@@ -191,3 +191,20 @@ export const subscribeRaw = (
     if (suback._tag !== "Suback") return yield* Effect.fail(new Error(`expected SUBACK, got ${suback._tag}`))
     return suback
   })
+
+/** An MQTT.js client at a URL (any transport: mqtts://, ws://, mqtt+unix://, …), ended with the scope. */
+export const connectAt = (
+  url: string,
+  options: mqtt.IClientOptions
+): Effect.Effect<mqtt.MqttClient, Error, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.callback<mqtt.MqttClient, Error>((resume) => {
+      const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...options })
+      client.once("connect", () => resume(Effect.succeed(client)))
+      client.once("error", (error) => {
+        client.end(true)
+        resume(Effect.fail(error))
+      })
+    }),
+    (client) => Effect.promise(() => client.endAsync(true))
+  )

@@ -10,27 +10,13 @@ import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Certificates, Dump, MqttServer, ServerEvent } from "@mqttest/server"
 import { Effect, Stream } from "effect"
-import mqtt from "mqtt"
+import type mqtt from "mqtt"
 import WebSocket from "ws"
-import { call, connectClient } from "./helpers.js"
+import { call, connectAt, connectClient } from "./helpers.js"
 
 const certs = Effect.runSync(Certificates.make())
 type Server = MqttServer.MqttServer["Service"]
 const urlOf = (server: Server, scheme: string) => server.urls.find((url) => url.startsWith(`${scheme}://`))!
-
-/** An MQTT.js client at a URL, ended with the scope. */
-const connectAt = (url: string, options: mqtt.IClientOptions) =>
-  Effect.acquireRelease(
-    Effect.callback<mqtt.MqttClient, Error>((resume) => {
-      const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...options })
-      client.once("connect", () => resume(Effect.succeed(client)))
-      client.once("error", (error) => {
-        client.end(true)
-        resume(Effect.fail(error))
-      })
-    }),
-    (client) => Effect.promise(() => client.endAsync(true))
-  )
 
 const config = {
   tls: { cert: certs.server.cert, key: certs.server.key, ports: 0 },

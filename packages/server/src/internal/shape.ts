@@ -53,7 +53,7 @@ export interface Shape {
   /** Every listener's URL, the first one first (e.g. TCP, then TLS). */
   readonly urls: ReadonlyArray<string>
   /** Where connections come from (the first listener's transport): `"tcp"`, `"tls"` or `"memory"`. */
-  readonly transport: "tcp" | "tls" | "ws" | "wss" | "memory"
+  readonly transport: "tcp" | "tls" | "ws" | "wss" | "unix" | "memory"
   /**
    * A new client connection to this server, as a duplex stream: in memory,
    * the only way in (no port, no network); over TCP, a socket to the port.

@@ -8,8 +8,8 @@ import * as Net from "node:net"
 import { Duplex } from "node:stream"
 import type * as Tls from "node:tls"
 
-/** What carries a connection: TCP, TLS, WebSocket (over TCP or TLS), or memory. */
-export type Kind = "tcp" | "tls" | "ws" | "wss" | "memory"
+/** What carries a connection: TCP, TLS, WebSocket (over TCP or TLS), a Unix domain socket, or memory. */
+export type Kind = "tcp" | "tls" | "ws" | "wss" | "unix" | "memory"
 
 /** One accepted connection, as the connection loop sees it. */
 export interface Link {
