@@ -23,12 +23,12 @@ await build({
   ...common,
   entryPoints: [`${root}bench/src/main.ts`],
   outfile: `${root}bench/dist/main.mjs`,
-  external: ["aedes"]
+  external: ["aedes", "bufferutil", "utf-8-validate"]
 })
 await build({
   ...common,
   entryPoints: [`${root}bench/src/aedes-server.ts`],
   outfile: `${root}bench/dist/aedes-server.mjs`,
-  external: ["aedes"]
+  external: ["aedes", "bufferutil", "utf-8-validate"]
 })
 execFileSync(process.execPath, [`${root}bench/dist/main.mjs`], { stdio: "inherit", cwd: `${root}bench` })

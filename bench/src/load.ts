@@ -1,11 +1,19 @@
 /**
  * The load generator: raw TCP sockets (TCP_NODELAY) writing pre-encoded
- * MQTT 3.1.1 packets, so the generator costs as little as possible.
+ * MQTT 3.1.1 packets, so the generator costs as little as possible; for the
+ * TLS and WebSocket rows, the same bytes over a TLS socket or a WebSocket
+ * stream (the `mqtt` subprotocol).
  */
 
 import * as Net from "node:net"
+import type { Duplex } from "node:stream"
+import * as Tls from "node:tls"
 import { Encoder, type Packet, Parser } from "@mqttest/codec"
 import { Result } from "effect"
+import WebSocket, { createWebSocketStream } from "ws"
+
+/** How the load generator reaches a server: a port, and what carries the bytes. */
+export type Transport = "tcp" | "tls" | "ws"
 
 const encode = (packet: Packet.Packet) => Buffer.from(Result.getOrThrow(Encoder.encode(packet, 4)))
 export const connectBytes = (clientId: string) =>
@@ -14,18 +22,38 @@ const disconnect = encode({ _tag: "Disconnect" })
 
 /** A connected client that hands every packet it receives to `onPacket`. */
 export interface Client {
-  readonly socket: Net.Socket
+  readonly socket: Duplex
   onPacket: (packet: Packet.Packet) => void
   readonly close: () => void
 }
 
-export const connect = (port: number, clientId: string): Promise<Client> =>
+/** A byte stream to the server, and the event after which it can be written. */
+const open = (port: number, transport: Transport): { readonly socket: Duplex; readonly ready: string } => {
+  switch (transport) {
+    case "tcp":
+      return { socket: Net.createConnection({ host: "127.0.0.1", port, noDelay: true }), ready: "connect" }
+    case "tls":
+      // The bench measures cost, not trust: the server's test certificate is not verified.
+      return {
+        socket: Tls.connect({ host: "127.0.0.1", port, rejectUnauthorized: false }).setNoDelay(true),
+        ready: "secureConnect"
+      }
+    case "ws": {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/mqtt`, "mqtt")
+      const socket = createWebSocketStream(ws)
+      ws.once("open", () => socket.emit("wsopen"))
+      return { socket, ready: "wsopen" }
+    }
+  }
+}
+
+export const connect = (port: number, clientId: string, transport: Transport = "tcp"): Promise<Client> =>
   new Promise((resolve, reject) => {
-    const socket = Net.createConnection({ host: "127.0.0.1", port, noDelay: true })
+    const { socket, ready } = open(port, transport)
     const parser = Parser.make({ protocolLevel: 4 })
     const client: Client = { socket, onPacket: () => {}, close: () => socket.destroy() }
     socket.on("error", reject)
-    socket.on("connect", () => socket.write(connectBytes(clientId)))
+    socket.once(ready, () => socket.write(connectBytes(clientId)))
     let connected = false
     socket.on("data", (chunk: Buffer) => {
       const parsed = parser.push(chunk)
@@ -46,13 +74,18 @@ const until = (client: Client, predicate: (packet: Packet.Packet) => boolean) =>
   })
 
 /** Connect cycles per second: CONNECT → CONNACK → DISCONNECT, `concurrency` at a time. */
-export const connectRate = async (port: number, total: number, concurrency: number): Promise<number> => {
+export const connectRate = async (
+  port: number,
+  total: number,
+  concurrency: number,
+  transport: Transport = "tcp"
+): Promise<number> => {
   let next = 0
   const started = performance.now()
   const worker = async () => {
     while (next < total) {
       const i = next++
-      const client = await connect(port, `c${i}`)
+      const client = await connect(port, `c${i}`, transport)
       client.socket.end(disconnect)
     }
   }
@@ -61,11 +94,17 @@ export const connectRate = async (port: number, total: number, concurrency: numb
 }
 
 /** QoS 0 fan-in: publishers → one subscriber. Messages per second received, and how many were lost. */
-export const fanIn = async (port: number, publishers: number, total: number, size: number) => {
-  const subscriber = await connect(port, "fan-sub")
+export const fanIn = async (
+  port: number,
+  publishers: number,
+  total: number,
+  size: number,
+  transport: Transport = "tcp"
+) => {
+  const subscriber = await connect(port, "fan-sub", transport)
   subscriber.socket.write(encode({ _tag: "Subscribe", packetId: 1, subscriptions: [{ topicFilter: "fan", qos: 0 }] }))
   await until(subscriber, (p) => p._tag === "Suback")
-  const pubs = await Promise.all(Array.from({ length: publishers }, (_, i) => connect(port, `fan-pub${i}`)))
+  const pubs = await Promise.all(Array.from({ length: publishers }, (_, i) => connect(port, `fan-pub${i}`, transport)))
   const one = encode({
     _tag: "Publish",
     topic: "fan",

@@ -14,7 +14,7 @@ import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Readline from "node:readline"
-import { MqttServer } from "@mqttest/server"
+import { Certificates, MqttServer } from "@mqttest/server"
 import { Effect, Exit, Scope } from "effect"
 import * as Load from "./load.js"
 
@@ -26,8 +26,23 @@ const n = (value: number) => Math.max(1, Math.round(value * SCALE))
 interface Running {
   readonly name: string
   readonly port: number
+  /** The TLS and WebSocket listeners' ports, when the server was started with them. */
+  readonly tlsPort?: number | undefined
+  readonly wsPort?: number | undefined
   readonly pid: number
   readonly stop: () => Promise<void>
+}
+
+/** A throw-away certificate for the TLS and WebSocket rows (the load generator does not verify it). */
+const certDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "mqttest-bench-certs-"))
+const certs = Effect.runSync(Certificates.make())
+const certFiles = Effect.runSync(Certificates.writeFiles(certs.server, certDir, "server"))
+// mosquitto started as root drops to its own user, which must read them (a throw-away key, for the bench only).
+Fs.chmodSync(certDir, 0o755)
+Fs.chmodSync(certFiles.key, 0o644)
+const portOf = (urls: ReadonlyArray<string>, scheme: string) => {
+  const url = urls.find((u) => u.startsWith(`${scheme}://`))
+  return url === undefined ? undefined : Number(new URL(url).port)
 }
 
 const firstLine = (child: ChildProcess.ChildProcess) =>
@@ -68,37 +83,65 @@ const waitForPort = async (port: number) => {
   throw new Error(`nothing listens on ${port}`)
 }
 
-const servers: Record<string, (extra?: ReadonlyArray<string>) => Promise<Running>> = {
-  mqttest: async (extra = []) => {
+/** Starts a server; with `secure`, also its TLS and WebSocket listeners. */
+const servers: Record<string, (extra?: ReadonlyArray<string>, secure?: boolean) => Promise<Running>> = {
+  mqttest: async (extra = [], secure = false) => {
+    const listeners = secure
+      ? ["--tls-cert", certFiles.cert, "--tls-key", certFiles.key, "--tls-ports", "0", "--ws", "0"]
+      : []
     const child = ChildProcess.spawn(
       process.execPath,
-      [`${root}/packages/cli/bin/mqttest.js`, "--ports", "0", ...extra],
+      [`${root}/packages/cli/bin/mqttest.js`, "--ports", "0", ...listeners, ...extra],
       {
         stdio: ["ignore", "pipe", "ignore"]
       }
     )
-    const { port } = JSON.parse(await firstLine(child)) as { port: number }
-    return { name: "mqttest", port, pid: child.pid!, stop: () => stopChild(child) }
+    const { port, urls } = JSON.parse(await firstLine(child)) as { port: number; urls: ReadonlyArray<string> }
+    return {
+      name: "mqttest",
+      port,
+      tlsPort: portOf(urls, "mqtts"),
+      wsPort: portOf(urls, "ws"),
+      pid: child.pid!,
+      stop: () => stopChild(child)
+    }
   },
-  aedes: async () => {
-    const child = ChildProcess.spawn(process.execPath, [`${root}/bench/dist/aedes-server.mjs`], {
+  aedes: async (_extra = [], secure = false) => {
+    const listeners = secure ? ["--tls", certFiles.cert, certFiles.key, "--ws"] : []
+    const child = ChildProcess.spawn(process.execPath, [`${root}/bench/dist/aedes-server.mjs`, ...listeners], {
       stdio: ["ignore", "pipe", "ignore"]
     })
-    const { port } = JSON.parse(await firstLine(child)) as { port: number }
-    return { name: "aedes", port, pid: child.pid!, stop: () => stopChild(child) }
+    const ports = JSON.parse(await firstLine(child)) as { port: number; tlsPort?: number; wsPort?: number }
+    return { name: "aedes", ...ports, pid: child.pid!, stop: () => stopChild(child) }
   },
-  mosquitto: async () => {
+  mosquitto: async (_extra = [], secure = false) => {
     const port = await freePort()
+    const tlsPort = secure ? await freePort() : undefined
+    const wsPort = secure ? await freePort() : undefined
     const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "mqttest-bench-"))
     Fs.writeFileSync(
       `${dir}/mosquitto.conf`,
-      `listener ${port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n`
+      [
+        `per_listener_settings false`,
+        `allow_anonymous true`,
+        `max_queued_messages 0`,
+        `listener ${port} 127.0.0.1`,
+        ...(tlsPort === undefined
+          ? []
+          : [`listener ${tlsPort} 127.0.0.1`, `certfile ${certFiles.cert}`, `keyfile ${certFiles.key}`]),
+        ...(wsPort === undefined ? [] : [`listener ${wsPort} 127.0.0.1`, `protocol websockets`]),
+        ""
+      ].join("\n")
     )
     const child = ChildProcess.spawn("mosquitto", ["-c", `${dir}/mosquitto.conf`], { stdio: "ignore" })
     await waitForPort(port)
+    if (tlsPort !== undefined) await waitForPort(tlsPort)
+    if (wsPort !== undefined) await waitForPort(wsPort)
     return {
       name: "mosquitto",
       port,
+      tlsPort,
+      wsPort,
       pid: child.pid!,
       stop: async () => {
         await stopChild(child)
@@ -133,9 +176,10 @@ const measure = async (
   figure: string,
   peer: string,
   load: (server: Running) => Promise<number>,
-  extra?: ReadonlyArray<string>
+  extra?: ReadonlyArray<string>,
+  secure = false
 ) => {
-  const server = await servers[peer]!(extra)
+  const server = await servers[peer]!(extra, secure)
   try {
     const cpuServer = cpuOf(server.pid)
     const cpuLoad = process.cpuUsage()
@@ -177,6 +221,26 @@ const main = async () => {
       })
       record("QoS 1 round trip p99 (µs)", peer, { value: p99 })
       await measure("QoS 1 msg/s (100 in flight)", peer, (s) => Load.qos1Windowed(s.port, n(50_000), 100))
+      // The same loads over TLS and over WebSocket (each server's own listeners).
+      for (const [transport, name, portOf] of [
+        ["tls", "TLS", (s: Running) => s.tlsPort],
+        ["ws", "WebSocket", (s: Running) => s.wsPort]
+      ] as const) {
+        await measure(
+          `connect/s over ${name} (50 concurrent)`,
+          peer,
+          (s) => Load.connectRate(portOf(s)!, n(2000), 50, transport),
+          [],
+          true
+        )
+        await measure(
+          `QoS 0 fan-in msg/s over ${name}`,
+          peer,
+          async (s) => (await Load.fanIn(portOf(s)!, 10, n(200_000), 64, transport)).rate,
+          [],
+          true
+        )
+      }
       const server = await servers[peer]!()
       try {
         const base = rssKiB(server.pid)
@@ -276,4 +340,5 @@ const main = async () => {
 }
 
 await main()
+Fs.rmSync(certDir, { recursive: true, force: true })
 process.exit(0)
