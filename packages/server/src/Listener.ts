@@ -16,11 +16,14 @@ import * as Net from "node:net"
 import type * as Tls from "node:tls"
 import { Context, Effect, Layer } from "effect"
 import { type Address, type Bound, bindFirst, boundTo, type Handlers } from "./internal/listening.js"
-import { listenTls } from "./internal/tlsListener.js"
 import * as Transport from "./internal/transport.js"
-import { listenUnix } from "./internal/unixListener.js"
-import { listenWebSocket } from "./internal/webSocketListener.js"
 import type { ListenError } from "./ListenError.js"
+
+// The TLS, WebSocket and Unix listeners are loaded when a server uses them: a plain TCP server (and
+// the CLI's start) does not pay for TLS, HTTP and the WebSocket library.
+const tlsModule = Effect.promise(() => import("./internal/tlsListener.js"))
+const webSocketModule = Effect.promise(() => import("./internal/webSocketListener.js"))
+const unixModule = Effect.promise(() => import("./internal/unixListener.js"))
 
 /**
  * One accepted connection, as the server sees it.
@@ -121,7 +124,10 @@ export const tls = (options: {
   readonly tls: Tls.TlsOptions
 }): Shape => ({
   transport: "tls",
-  listen: (handlers) => listenTls(options.host, options.ports.from, options.ports.to, options.tls, handlers)
+  listen: (handlers) =>
+    Effect.flatMap(tlsModule, (module) =>
+      module.listenTls(options.host, options.ports.from, options.ports.to, options.tls, handlers)
+    )
 })
 
 /**
@@ -140,7 +146,9 @@ export const webSocket = (options: {
 }): Shape => ({
   transport: options.tls === undefined ? "ws" : "wss",
   listen: (handlers) =>
-    listenWebSocket(options.host, options.ports.from, options.ports.to, options.path, options.tls, handlers)
+    Effect.flatMap(webSocketModule, (module) =>
+      module.listenWebSocket(options.host, options.ports.from, options.ports.to, options.path, options.tls, handlers)
+    )
 })
 
 /**
@@ -152,7 +160,7 @@ export const webSocket = (options: {
  */
 export const unix = (options: { readonly path: string }): Shape => ({
   transport: "unix",
-  listen: (handlers) => listenUnix(options.path, handlers)
+  listen: (handlers) => Effect.flatMap(unixModule, (module) => module.listenUnix(options.path, handlers))
 })
 
 /**

@@ -192,12 +192,62 @@ describe("TLS", () => {
     }).pipe(Effect.provide(MqttServer.layerTest({ tls: tlsOf() })))
   )
 
+  /** A temporary directory (removed with the scope) holding the CA's certificate, for clients that want a file. */
+  const caFiles = Effect.gen(function* () {
+    const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "mqttest-tls-"))
+    yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true })))
+    return { dir, ca: yield* Certificates.writeFiles(certs.ca, dir, "ca") }
+  })
+
+  /** Runs mosquitto_pub to completion: its exit code and what it printed on stderr. */
+  const mosquittoPub = (args: ReadonlyArray<string>) =>
+    Effect.callback<{ readonly code: number; readonly stderr: string }>((resume) => {
+      const child = ChildProcess.execFile("mosquitto_pub", [...args], { timeout: 10_000 }, (error, _stdout, stderr) =>
+        resume(Effect.succeed({ code: error === null ? 0 : ((error as { code?: number }).code ?? 1), stderr }))
+      )
+      return Effect.sync(() => void child.kill("SIGKILL"))
+    })
+
+  it.live("mosquitto_pub with a client certificate (--cert/--key) where one is required; without one, refused", () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      const { dir, ca } = yield* caFiles
+      const client = yield* Certificates.writeFiles(certs.client("meter-3"), dir, "client")
+      const common = ["-h", "127.0.0.1", "-p", new URL(tlsUrl(server)).port, "--cafile", ca.cert, "-t", "t", "-m", "m"]
+      const signed = yield* mosquittoPub([...common, "--cert", client.cert, "--key", client.key, "-i", "meter"])
+      assert.strictEqual(signed.code, 0, signed.stderr)
+      const opened = yield* server.waitFor(ServerEvent.is("ConnectionOpened", (e) => e.clientCertificate !== undefined))
+      assert.strictEqual(opened.clientCertificate, "CN=meter-3")
+      const anonymous = yield* mosquittoPub([...common, "-i", "anonymous"])
+      assert.notStrictEqual(anonymous.code, 0)
+      const warning = yield* server.waitFor(ServerEvent.is("Warning", (e) => e.message.startsWith("TLS handshake")))
+      assert.include(warning.message, "the client sent no certificate, and the server requires one")
+    }).pipe(Effect.provide(MqttServer.layerTest({ tls: tlsOf({ ca: certs.ca.cert, clientAuth: "require" }) })))
+  )
+
+  for (const fault of Certificates.certificateFaults) {
+    it.live(`mosquitto_pub refuses a ${fault} server certificate; the server hears its alert`, () =>
+      Effect.gen(function* () {
+        const server = yield* MqttServer.MqttServer
+        const { ca } = yield* caFiles
+        const port = new URL(tlsUrl(server)).port
+        const result = yield* mosquittoPub(["-h", "localhost", "-p", port, "--cafile", ca.cert, "-t", "t", "-m", "m"])
+        assert.notStrictEqual(result.code, 0)
+        assert.match(result.stderr, /certificate verify failed|Protocol error|Error/i)
+        const warning = yield* server.waitFor(ServerEvent.is("Warning", (e) => e.message.startsWith("TLS handshake")))
+        // OpenSSL names the certificate problem in its alert; for a wrong host name it sends "internal error".
+        assert.match(
+          warning.message,
+          /the client rejected the server's certificate \(.*alert (bad certificate|unknown ca|certificate expired|certificate unknown)|the client ended the handshake with a TLS alert \(internal error\)/
+        )
+      }).pipe(Effect.provide(MqttServer.layerTest({ tls: tlsOf(certs.faulty(fault)) })))
+    )
+  }
+
   it.live("mosquitto_sub and mosquitto_pub with --cafile, MQTT 3.1.1 and 5", () =>
     Effect.gen(function* () {
       const server = yield* MqttServer.MqttServer
-      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "mqttest-tls-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true })))
-      const ca = yield* Certificates.writeFiles(certs.ca, dir, "ca")
+      const { ca } = yield* caFiles
       const port = new URL(tlsUrl(server)).port
       for (const version of ["mqttv311", "mqttv5"]) {
         const common = ["-h", "127.0.0.1", "-p", port, "--cafile", ca.cert, "-V", version]

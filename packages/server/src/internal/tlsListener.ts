@@ -3,7 +3,7 @@
  * socket and handed to the server once its handshake is done.
  */
 import * as Net from "node:net"
-import * as Tls from "node:tls"
+import type * as Tls from "node:tls"
 import { Effect } from "effect"
 import type { ListenError } from "../ListenError.js"
 import { type Bound, bindFirst, boundTo, type Handlers } from "./listening.js"
@@ -20,6 +20,10 @@ const handshakeProblem = (error: NodeJS.ErrnoException): string => {
   }
   if (/alert (bad certificate|unknown ca|certificate unknown|certificate expired|decrypt error)/i.test(text)) {
     return `the client rejected the server's certificate (${error.message.trim().split("\n")[0]})`
+  }
+  const alert = /alert ([a-z ]+?)(?::|$)/i.exec(error.message)
+  if (alert !== null && !/certificate required/i.test(text)) {
+    return `the client ended the handshake with a TLS alert (${alert[1]!.trim()}), as a client may when it rejects the server's certificate`
   }
   if (/ECONNRESET|socket hang up|EPIPE/i.test(text)) {
     return "the client closed the connection during the handshake (as a client does when it rejects the server's certificate)"
@@ -44,46 +48,50 @@ export const listenTls = (
   options: Tls.TlsOptions,
   handlers: Handlers
 ): Effect.Effect<Bound, ListenError> =>
-  Effect.suspend(() => {
-    const context = Tls.createSecureContext(options)
-    const accept = (raw: Net.Socket) => {
-      const peer = `${raw.remoteAddress ?? "?"}:${raw.remotePort ?? "?"}`
-      const socket = new Tls.TLSSocket(raw, {
-        isServer: true,
-        secureContext: context,
-        requestCert: options.requestCert ?? false,
-        rejectUnauthorized: options.rejectUnauthorized ?? false
-      })
-      // Until the handshake is done the connection is the listener's; one failure is reported once.
-      let settled = false
-      const failed = (problem: string) => {
-        if (settled) return
-        settled = true
-        handlers.warn(`TLS handshake with ${peer} failed: ${problem}`)
-      }
-      socket.once("secure", () => {
-        if (settled) return
-        settled = true
-        handlers.onLink(Transport.tls(socket))
-      })
-      socket.on("error", (error: NodeJS.ErrnoException) => {
-        failed(handshakeProblem(error))
-        socket.destroy()
-      })
-      socket.once("close", () =>
-        failed(
-          "the client closed the connection during the handshake (as a client does when it rejects the server's certificate)"
+  // node:tls is loaded when a TLS listener starts (a plain TCP server never loads it).
+  Effect.flatMap(
+    Effect.promise(() => import("node:tls")),
+    (Tls) => {
+      const context = Tls.createSecureContext(options)
+      const accept = (raw: Net.Socket) => {
+        const peer = `${raw.remoteAddress ?? "?"}:${raw.remotePort ?? "?"}`
+        const socket = new Tls.TLSSocket(raw, {
+          isServer: true,
+          secureContext: context,
+          requestCert: options.requestCert ?? false,
+          rejectUnauthorized: options.rejectUnauthorized ?? false
+        })
+        // Until the handshake is done the connection is the listener's; one failure is reported once.
+        let settled = false
+        const failed = (problem: string) => {
+          if (settled) return
+          settled = true
+          handlers.warn(`TLS handshake with ${peer} failed: ${problem}`)
+        }
+        socket.once("secure", () => {
+          if (settled) return
+          settled = true
+          handlers.onLink(Transport.tls(socket))
+        })
+        socket.on("error", (error: NodeJS.ErrnoException) => {
+          failed(handshakeProblem(error))
+          socket.destroy()
+        })
+        socket.once("close", () =>
+          failed(
+            "the client closed the connection during the handshake (as a client does when it rejects the server's certificate)"
+          )
         )
+      }
+      return Effect.map(
+        bindFirst(() => Net.createServer({ noDelay: true }, accept), host, from, to),
+        (server) =>
+          boundTo(
+            server,
+            "tls",
+            (port) => listenTls(host, port, port, options, handlers),
+            (host, port) => Tls.connect({ host, port, rejectUnauthorized: false })
+          )
       )
     }
-    return Effect.map(
-      bindFirst(() => Net.createServer({ noDelay: true }, accept), host, from, to),
-      (server) =>
-        boundTo(
-          server,
-          "tls",
-          (port) => listenTls(host, port, port, options, handlers),
-          (host, port) => Tls.connect({ host, port, rejectUnauthorized: false })
-        )
-    )
-  })
+  )

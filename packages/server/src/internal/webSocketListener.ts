@@ -4,8 +4,7 @@
  * library. Each upgraded connection becomes a duplex byte stream for the
  * server; a client that does not offer `mqtt` is refused before the upgrade.
  */
-import * as Http from "node:http"
-import * as Https from "node:https"
+import type * as Http from "node:http"
 import type * as Net from "node:net"
 import type * as Tls from "node:tls"
 import { Effect } from "effect"
@@ -31,64 +30,69 @@ export const listenWebSocket = (
   tls: Tls.TlsOptions | undefined,
   handlers: Handlers
 ): Effect.Effect<Bound, ListenError> =>
-  Effect.map(
-    bindFirst(
-      () => {
-        const server = tls === undefined ? Http.createServer() : Https.createServer(tls)
-        // A plain HTTP request (no upgrade) is told where MQTT is.
-        server.on("request", (_request: Http.IncomingMessage, response: Http.ServerResponse) => {
-          response.writeHead(426, { "content-type": "text/plain", upgrade: "websocket" })
-          response.end(`MQTT over WebSocket: upgrade at ${path} with the "mqtt" subprotocol\n`)
-        })
-        const sockets = new WebSocketServer({
-          server,
-          path,
-          handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
-          verifyClient: (info, done) => {
-            if (offersMqtt(info.req)) return done(true)
-            handlers.warn(
-              `WebSocket client ${info.req.socket.remoteAddress ?? "?"}:${info.req.socket.remotePort ?? "?"} did not offer the "mqtt" subprotocol: refused with HTTP 400 [MQTT-6.0.0-3]`
-            )
-            done(false, 400, 'MQTT over WebSocket needs the "mqtt" subprotocol')
+  // node:http / node:https are loaded when a WebSocket listener starts.
+  Effect.flatMap(
+    Effect.promise(() => Promise.all([import("node:http"), import("node:https")])),
+    ([Http, Https]) =>
+      Effect.map(
+        bindFirst(
+          () => {
+            const server = tls === undefined ? Http.createServer() : Https.createServer(tls)
+            // A plain HTTP request (no upgrade) is told where MQTT is.
+            server.on("request", (_request: Http.IncomingMessage, response: Http.ServerResponse) => {
+              response.writeHead(426, { "content-type": "text/plain", upgrade: "websocket" })
+              response.end(`MQTT over WebSocket: upgrade at ${path} with the "mqtt" subprotocol\n`)
+            })
+            const sockets = new WebSocketServer({
+              server,
+              path,
+              handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+              verifyClient: (info, done) => {
+                if (offersMqtt(info.req)) return done(true)
+                handlers.warn(
+                  `WebSocket client ${info.req.socket.remoteAddress ?? "?"}:${info.req.socket.remotePort ?? "?"} did not offer the "mqtt" subprotocol: refused with HTTP 400 [MQTT-6.0.0-3]`
+                )
+                done(false, 400, 'MQTT over WebSocket needs the "mqtt" subprotocol')
+              }
+            })
+            sockets.on("error", () => {})
+            sockets.on("connection", (socket: WebSocket, request: Http.IncomingMessage) => {
+              const raw = request.socket as Net.Socket
+              raw.setNoDelay(true)
+              const duplex = createWebSocketStream(socket)
+              duplex.on("error", () => {})
+              const link: Transport.Link = {
+                duplex,
+                transport: tls === undefined ? "ws" : "wss",
+                remoteAddress: raw.remoteAddress ?? "",
+                remotePort: raw.remotePort ?? 0,
+                reset: () => void raw.resetAndDestroy()
+              }
+              handlers.onLink(link)
+            })
+            return server
+          },
+          host,
+          from,
+          to
+        ),
+        (server) => {
+          const address = server.address() as Net.AddressInfo
+          const transport = tls === undefined ? "ws" : "wss"
+          const self = {
+            transport,
+            host: address.address,
+            port: address.port,
+            url: urlOf(transport, address.address, address.port, path)
+          } as const
+          const bound: Bound = {
+            ...self,
+            addresses: [self],
+            close: Effect.sync(() => void server.close()),
+            reopen: Effect.suspend(() => listenWebSocket(host, address.port, address.port, path, tls, handlers)),
+            connect: () => createWebSocketStream(new WebSocket(self.url, SUBPROTOCOL, { rejectUnauthorized: false }))
           }
-        })
-        sockets.on("error", () => {})
-        sockets.on("connection", (socket: WebSocket, request: Http.IncomingMessage) => {
-          const raw = request.socket as Net.Socket
-          raw.setNoDelay(true)
-          const duplex = createWebSocketStream(socket)
-          duplex.on("error", () => {})
-          const link: Transport.Link = {
-            duplex,
-            transport: tls === undefined ? "ws" : "wss",
-            remoteAddress: raw.remoteAddress ?? "",
-            remotePort: raw.remotePort ?? 0,
-            reset: () => void raw.resetAndDestroy()
-          }
-          handlers.onLink(link)
-        })
-        return server
-      },
-      host,
-      from,
-      to
-    ),
-    (server) => {
-      const address = server.address() as Net.AddressInfo
-      const transport = tls === undefined ? "ws" : "wss"
-      const self = {
-        transport,
-        host: address.address,
-        port: address.port,
-        url: urlOf(transport, address.address, address.port, path)
-      } as const
-      const bound: Bound = {
-        ...self,
-        addresses: [self],
-        close: Effect.sync(() => void server.close()),
-        reopen: Effect.suspend(() => listenWebSocket(host, address.port, address.port, path, tls, handlers)),
-        connect: () => createWebSocketStream(new WebSocket(self.url, SUBPROTOCOL, { rejectUnauthorized: false }))
-      }
-      return bound
-    }
+          return bound
+        }
+      )
   )
