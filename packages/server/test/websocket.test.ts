@@ -99,6 +99,21 @@ describe("WebSocket", () => {
     }).pipe(Effect.provide(MqttServer.layerTest({ ws: { ports: 0 } })))
   )
 
+  it.effect("a text frame closes the connection with a warning: MQTT travels in binary frames only", () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      const closed = yield* Effect.callback<number>((resume) => {
+        const socket = new WebSocket(urlOf(server, "ws"), "mqtt")
+        socket.on("open", () => socket.send("CONNECT as text", { binary: false }))
+        socket.on("close", (code) => resume(Effect.succeed(code)))
+        socket.on("error", () => {})
+      })
+      assert.isNumber(closed)
+      const warning = yield* server.waitFor(ServerEvent.is("Warning", (e) => e.message.includes("text frame")))
+      assert.include(warning.message, "MQTT is carried in binary frames only: connection closed [MQTT-6.0.0-1]")
+    }).pipe(Effect.provide(MqttServer.layerTest({ ws: { ports: 0 } })))
+  )
+
   it.effect("a plain HTTP request to the WebSocket port is told to upgrade (426)", () =>
     Effect.gen(function* () {
       const server = yield* MqttServer.MqttServer

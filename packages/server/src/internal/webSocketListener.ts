@@ -59,6 +59,14 @@ export const listenWebSocket = (
             sockets.on("connection", (socket: WebSocket, request: Http.IncomingMessage) => {
               const raw = request.socket as Net.Socket
               raw.setNoDelay(true)
+              // MQTT travels in binary frames only; a text frame closes the connection [MQTT-6.0.0-1].
+              socket.on("message", (_data: unknown, isBinary: boolean) => {
+                if (isBinary) return
+                handlers.warn(
+                  `WebSocket client ${raw.remoteAddress ?? "?"}:${raw.remotePort ?? "?"} sent a text frame; MQTT is carried in binary frames only: connection closed [MQTT-6.0.0-1]`
+                )
+                socket.terminate()
+              })
               const duplex = createWebSocketStream(socket)
               duplex.on("error", () => {})
               const link: Transport.Link = {
