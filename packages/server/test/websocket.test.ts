@@ -161,6 +161,30 @@ describe("WebSocket", () => {
     })
   )
 
+  it.effect("a behaviour over every transport: a client id without the prefix is refused, with FaultInjected", () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.make({
+        host: "127.0.0.1",
+        ports: 0,
+        ...config,
+        clientIdPrefix: { prefix: "ok-" }
+      })
+      for (const [scheme, options] of [
+        ["mqtt", {}],
+        ["mqtts", { ca: certs.ca.cert }],
+        ["ws", {}],
+        ["wss", { ca: certs.ca.cert }]
+      ] as const) {
+        const mark = yield* server.mark
+        const error = yield* Effect.flip(connectAt(urlOf(server, scheme), { clientId: `bad-${scheme}`, ...options }))
+        assert.match(error.message, /Identifier rejected|identifier/i, scheme)
+        const fault = yield* server.waitFor(ServerEvent.is("FaultInjected"), { after: mark })
+        assert.deepStrictEqual([fault.fault, fault.clientId], ["clientIdPrefix", `bad-${scheme}`])
+        yield* Effect.scoped(connectAt(urlOf(server, scheme), { clientId: `ok-${scheme}`, ...options }))
+      }
+    })
+  )
+
   it.effect("wss without tls is a config error that says what it needs", () =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(MqttServer.make({ ports: 0, wss: { ports: 0 } }))
