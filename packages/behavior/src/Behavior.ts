@@ -10,7 +10,7 @@
 import { Schema } from "effect"
 import safeRegex from "safe-regex2"
 import { Delay, expected as delayExpected } from "./Delay.js"
-import { Network, PacketFaults, PacketIds } from "./Fault.js"
+import { CertificateFault, Network, PacketFaults, PacketIds } from "./Fault.js"
 
 const Millis = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)).annotate({
   expected: "a number of ms (an integer ≥ 0)"
@@ -224,7 +224,13 @@ export const Behavior = Schema.Struct({
   /** Network impairments on what the server writes. */
   network: Schema.optionalKey(Network),
   /** Blackhole the connection this long after its CONNACK was written (0: right after it): no more reading or writing, socket kept open. */
-  blackhole: Schema.optionalKey(Schema.Struct({ after: Millis }))
+  blackhole: Schema.optionalKey(Schema.Struct({ after: Millis })),
+  /**
+   * TLS only: serve this faulty certificate in the connection's handshake
+   * (needs the server's `tls.certificates`). Chosen when the socket is
+   * accepted, so by connection number: client id rules cannot apply.
+   */
+  certificateFault: Schema.optionalKey(CertificateFault)
 })
 /** @since 0.1.0 */
 export type Behavior = typeof Behavior.Type
@@ -300,6 +306,7 @@ export const BehaviorConfig = Schema.Struct({
   packetIds: perConnection(PacketIds),
   network: perConnection(Network),
   blackhole: perConnection(Behavior.fields.blackhole.schema),
+  certificateFault: perConnection(CertificateFault),
   /** Client id rules; the first that matches wins. */
   rules: Schema.optionalKey(Schema.Array(Rule)),
   /** Seed of every random delay, so a run can be reproduced. Default 0. */

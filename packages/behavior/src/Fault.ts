@@ -97,3 +97,14 @@ export const Network = Schema.Struct({
 })
 /** @since 0.1.0 */
 export type Network = typeof Network.Type
+
+/**
+ * A TLS server certificate a client must reject: expired, not yet valid, for
+ * another host, from a CA the client does not trust, or self-signed (served
+ * to a connection by the `certificateFault` behaviour; see the server's
+ * `Certificates`).
+ * @since 0.1.0
+ */
+export const CertificateFault = Schema.Literals(["expired", "notYetValid", "wrongHost", "unknownCa", "selfSigned"])
+/** @since 0.1.0 */
+export type CertificateFault = typeof CertificateFault.Type

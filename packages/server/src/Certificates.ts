@@ -15,6 +15,7 @@
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
+import { Fault } from "@mqttest/behavior"
 import { Clock, Effect } from "effect"
 import forge from "node-forge"
 
@@ -28,7 +29,8 @@ export interface KeyPair {
 }
 
 /**
- * What is wrong with a faulty server certificate.
+ * What is wrong with a faulty server certificate (the `certificateFault`
+ * behaviour's values):
  * - `expired`: its validity ended yesterday;
  * - `notYetValid`: its validity starts tomorrow;
  * - `wrongHost`: it names `wrong.host.invalid` only;
@@ -36,19 +38,13 @@ export interface KeyPair {
  * - `selfSigned`: signed by its own key.
  * @since 0.1.0
  */
-export type CertificateFault = "expired" | "notYetValid" | "wrongHost" | "unknownCa" | "selfSigned"
+export type CertificateFault = Fault.CertificateFault
 
 /**
  * The faults `faulty` can make.
  * @since 0.1.0
  */
-export const certificateFaults: ReadonlyArray<CertificateFault> = [
-  "expired",
-  "notYetValid",
-  "wrongHost",
-  "unknownCa",
-  "selfSigned"
-]
+export const certificateFaults: ReadonlyArray<CertificateFault> = Fault.CertificateFault.literals
 
 /**
  * A test's certificates.

@@ -15,6 +15,7 @@
 import * as Net from "node:net"
 import type * as Tls from "node:tls"
 import { Context, Effect, Layer } from "effect"
+import type { FaultyCertificates } from "./internal/listenerOptions.js"
 import { type Address, type Bound, bindFirst, boundTo, type Handlers } from "./internal/listening.js"
 import * as Transport from "./internal/transport.js"
 import type { ListenError } from "./ListenError.js"
@@ -45,7 +46,9 @@ const listenTcp = (host: string, from: number, to: number, handlers: Handlers): 
   Effect.map(
     bindFirst(
       () =>
-        Net.createServer({ pauseOnConnect: true, noDelay: true }, (socket) => handlers.onLink(Transport.tcp(socket))),
+        Net.createServer({ pauseOnConnect: true, noDelay: true }, (socket) =>
+          handlers.onLink(Transport.tcp(socket), handlers.reserve())
+        ),
       host,
       from,
       to
@@ -78,7 +81,7 @@ const listenMemory = (handlers: Handlers): Bound => {
     connect: () => {
       if (!open) return Transport.refused()
       const pair = Transport.memoryPair()
-      handlers.onLink(Transport.memory(pair, accepted++))
+      handlers.onLink(Transport.memory(pair, accepted++), handlers.reserve())
       return pair.client
     }
   }
@@ -122,11 +125,13 @@ export const tls = (options: {
   readonly host: string
   readonly ports: { readonly from: number; readonly to: number }
   readonly tls: Tls.TlsOptions
+  /** The test's certificates: with them, the `certificateFault` behaviour serves faulty ones. */
+  readonly certificates?: FaultyCertificates | undefined
 }): Shape => ({
   transport: "tls",
   listen: (handlers) =>
     Effect.flatMap(tlsModule, (module) =>
-      module.listenTls(options.host, options.ports.from, options.ports.to, options.tls, handlers)
+      module.listenTls(options.host, options.ports.from, options.ports.to, options.tls, handlers, options.certificates)
     )
 })
 

@@ -86,7 +86,14 @@ const listenerOf = (config: Config.Resolved): Effect.Effect<Listener.Shape, Conf
     const listeners: [Listener.Shape, ...Array<Listener.Shape>] = [Listener.tcp(config)]
     const tls = config.tls === undefined ? undefined : yield* tlsOptions(config.tls)
     if (config.tls !== undefined && tls !== undefined) {
-      listeners.push(Listener.tls({ host: config.host, ports: Config.portRange(config.tls.ports), tls }))
+      listeners.push(
+        Listener.tls({
+          host: config.host,
+          ports: Config.portRange(config.tls.ports),
+          tls,
+          certificates: config.tls.certificates
+        })
+      )
     }
     if (config.ws !== undefined) {
       listeners.push(

@@ -146,6 +146,43 @@ describe("TLS", () => {
     )
   }
 
+  it.effect(
+    "certificateFault per connection: connection 1 gets an expired certificate (FaultInjected), the others the good one; configure changes it",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* MqttServer.MqttServer
+        yield* connectTls(server, { clientId: "first", ca: certs.ca.cert })
+        const error = yield* Effect.flip(connectTls(server, { clientId: "second", ca: certs.ca.cert }))
+        assert.strictEqual((error as NodeJS.ErrnoException).code, "CERT_HAS_EXPIRED")
+        const fault = yield* server.waitFor(ServerEvent.is("FaultInjected"))
+        assert.deepStrictEqual(
+          [fault.connection, fault.fault, fault.detail],
+          [1, "certificateFault", "TLS handshake with a expired server certificate"]
+        )
+        yield* connectTls(server, { clientId: "third", ca: certs.ca.cert })
+        // At runtime, as every behaviour: from the next connection on.
+        yield* server.configure({ certificateFault: "wrongHost" })
+        const wrong = yield* Effect.flip(connectTls(server, { clientId: "fourth", ca: certs.ca.cert }))
+        assert.strictEqual((wrong as NodeJS.ErrnoException).code, "ERR_TLS_CERT_ALTNAME_INVALID")
+      }).pipe(
+        Effect.provide(
+          MqttServer.layerTest({ tls: tlsOf({ certificates: certs }), certificateFault: [null, "expired", null] })
+        )
+      )
+  )
+
+  it.effect("certificateFault without tls.certificates: the configured certificate, and a warning that says why", () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      yield* connectTls(server, { clientId: "served", ca: certs.ca.cert })
+      const warning = yield* server.waitFor(ServerEvent.is("Warning", (e) => e.message.startsWith("certificateFault")))
+      assert.include(
+        warning.message,
+        "needs tls.certificates (Certificates.make()): the configured certificate is served"
+      )
+    }).pipe(Effect.provide(MqttServer.layerTest({ tls: tlsOf(), certificateFault: "expired" })))
+  )
+
   it.effect("a client that speaks plain MQTT to the TLS port gets a warning that says so", () =>
     Effect.gen(function* () {
       const server = yield* MqttServer.MqttServer

@@ -84,11 +84,29 @@ export const make = (
         }
       }
     })
-    const onLink = (link: Transport.Link) => void forkConnection(handle(link))
+    const onLink = (link: Transport.Link, connection: number) => void forkConnection(handle(link, connection))
     const listeners = yield* Listener.Listener
+    // Connections are numbered in accept order, by their listener, when the socket is accepted (a TLS
+    // connection before its handshake): the number that per-connection options and lists go by.
+    let nextConnection = 0
     const handlers: Listener.Handlers = {
+      reserve: () => nextConnection++,
       onLink,
-      warn: (message) => emit({ _tag: "Warning", message })
+      warn: (message) => emit({ _tag: "Warning", message }),
+      certificateFault: (connection) => {
+        const fault = policy.connection(connection).behavior.certificateFault
+        if (fault === undefined) return undefined
+        return {
+          fault,
+          report: () =>
+            emit({
+              _tag: "FaultInjected",
+              connection,
+              fault: "certificateFault",
+              detail: `TLS handshake with a ${fault} server certificate`
+            })
+        }
+      }
     }
     let listener = yield* listeners.listen(handlers)
     const { host, port, url, addresses } = listener

@@ -1,7 +1,22 @@
 /**
  * The options of the listeners besides TCP: TLS and WebSocket.
  */
+import type { Fault } from "@mqttest/behavior"
 import { Schema } from "effect"
+
+/** What a server needs of `Certificates.make()` to serve faulty certificates (structural: no X.509 code here). */
+export interface FaultyCertificates {
+  readonly faulty: (fault: Fault.CertificateFault) => { readonly cert: string; readonly key: string }
+}
+
+const isFaultyCertificates = (u: unknown): u is FaultyCertificates =>
+  typeof u === "object" && u !== null && typeof (u as { faulty?: unknown }).faulty === "function"
+
+/** `Certificates.make()`'s result, in a config (a program can give it; a JSON file cannot). */
+export const CertificatesValue = Schema.declare(isFaultyCertificates, {
+  expected: "the result of Certificates.make() (library only)"
+})
+
 import { defaulted } from "./defaults.js"
 import { Ports } from "./ports.js"
 
@@ -30,7 +45,13 @@ export const Tls = Schema.Struct({
   /** Oldest TLS version accepted. Default: Node's (TLSv1.2). */
   minVersion: Schema.optionalKey(Schema.Literals(["TLSv1.2", "TLSv1.3"])),
   /** Newest TLS version accepted. Default: TLSv1.3. */
-  maxVersion: Schema.optionalKey(Schema.Literals(["TLSv1.2", "TLSv1.3"]))
+  maxVersion: Schema.optionalKey(Schema.Literals(["TLSv1.2", "TLSv1.3"])),
+  /**
+   * The test's certificates (`Certificates.make()`, library only): with them,
+   * the `certificateFault` behaviour serves a faulty certificate from the
+   * CA the client trusts, per connection.
+   */
+  certificates: Schema.optionalKey(CertificatesValue)
 })
 export type Tls = typeof Tls.Type
 

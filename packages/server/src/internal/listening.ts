@@ -4,6 +4,7 @@
  */
 import type * as Net from "node:net"
 import type { Duplex } from "node:stream"
+import type { Fault } from "@mqttest/behavior"
 import { Effect } from "effect"
 import { ListenError } from "../ListenError.js"
 import type * as Transport from "./transport.js"
@@ -38,7 +39,17 @@ export interface Bound extends Address {
 
 /** What a listener tells the server: each accepted connection, and problems before one exists. */
 export interface Handlers {
-  readonly onLink: (link: Transport.Link) => void
+  /** The number of the next connection (0, 1, …, in accept order): a listener takes one per accepted socket. */
+  readonly reserve: () => number
+  /** An accepted connection, with the number reserved for it when its socket was accepted. */
+  readonly onLink: (link: Transport.Link, connection: number) => void
+  /**
+   * The certificate fault the test's policy chooses for TLS connection
+   * `connection`, if any; `report` says it was served (a FaultInjected event).
+   */
+  readonly certificateFault: (
+    connection: number
+  ) => { readonly fault: Fault.CertificateFault; readonly report: () => void } | undefined
   /** A connection that never became one (e.g. a failed TLS handshake), said in words. */
   readonly warn: (message: string) => void
 }

@@ -35,11 +35,10 @@ export interface LoopDeps {
   readonly dumpLagging: () => boolean
 }
 
-/** A handler for accepted links. */
-export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.Effect<void>) => {
+/** A handler for accepted links, each with the connection number its listener reserved for it. */
+export const makeHandler = (deps: LoopDeps): ((link: Transport.Link, id: number) => Effect.Effect<void>) => {
   const { broker, now, emit } = deps
   const config = broker.config
-  let nextConnection = 0
 
   /**
    * A defect (a bug, or a user-supplied Schedule or function that died) in the
@@ -52,7 +51,7 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.E
     broker.close(conn, "InternalError", 0x80)
   }
 
-  return (link: Transport.Link): Effect.Effect<void> =>
+  return (link: Transport.Link, id: number): Effect.Effect<void> =>
     Effect.gen(function* () {
       const net = link.duplex
       const socket = yield* NodeSocket.fromDuplex(
@@ -68,7 +67,6 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link) => Effect.E
         Effect.catchCause(effect, (cause) =>
           Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.sync(() => internalError(conn, cause))
         )
-      const id = nextConnection++
       const conn = new Connection(
         id,
         link.remoteAddress,

@@ -4,8 +4,10 @@
  */
 import * as Net from "node:net"
 import type * as Tls from "node:tls"
+import type { Fault } from "@mqttest/behavior"
 import { Effect } from "effect"
 import type { ListenError } from "../ListenError.js"
+import type { FaultyCertificates } from "./listenerOptions.js"
 import { type Bound, bindFirst, boundTo, type Handlers } from "./listening.js"
 import * as Transport from "./transport.js"
 
@@ -46,18 +48,40 @@ export const listenTls = (
   from: number,
   to: number,
   options: Tls.TlsOptions,
-  handlers: Handlers
+  handlers: Handlers,
+  /** The test's certificates: with them, the policy may serve a faulty one per connection. */
+  certificates?: FaultyCertificates | undefined
 ): Effect.Effect<Bound, ListenError> =>
   // node:tls is loaded when a TLS listener starts (a plain TCP server never loads it).
   Effect.flatMap(
     Effect.promise(() => import("node:tls")),
     (Tls) => {
       const context = Tls.createSecureContext(options)
+      /** The secure context of each faulty certificate, made on first use. */
+      const faulty = new Map<Fault.CertificateFault, Tls.SecureContext>()
+      const contextFor = (connection: number): Tls.SecureContext => {
+        const chosen = handlers.certificateFault(connection)
+        if (chosen === undefined) return context
+        if (certificates === undefined) {
+          handlers.warn(
+            `certificateFault ${chosen.fault} for connection ${connection} needs tls.certificates (Certificates.make()): the configured certificate is served`
+          )
+          return context
+        }
+        let made = faulty.get(chosen.fault)
+        if (made === undefined) {
+          made = Tls.createSecureContext({ ...options, ...certificates.faulty(chosen.fault) })
+          faulty.set(chosen.fault, made)
+        }
+        chosen.report()
+        return made
+      }
       const accept = (raw: Net.Socket) => {
         const peer = `${raw.remoteAddress ?? "?"}:${raw.remotePort ?? "?"}`
+        const connection = handlers.reserve()
         const socket = new Tls.TLSSocket(raw, {
           isServer: true,
-          secureContext: context,
+          secureContext: contextFor(connection),
           requestCert: options.requestCert ?? false,
           rejectUnauthorized: options.rejectUnauthorized ?? false
         })
@@ -71,7 +95,7 @@ export const listenTls = (
         socket.once("secure", () => {
           if (settled) return
           settled = true
-          handlers.onLink(Transport.tls(socket))
+          handlers.onLink(Transport.tls(socket), connection)
         })
         socket.on("error", (error: NodeJS.ErrnoException) => {
           failed(handshakeProblem(error))
@@ -89,7 +113,7 @@ export const listenTls = (
           boundTo(
             server,
             "tls",
-            (port) => listenTls(host, port, port, options, handlers),
+            (port) => listenTls(host, port, port, options, handlers, certificates),
             (host, port) => Tls.connect({ host, port, rejectUnauthorized: false })
           )
       )

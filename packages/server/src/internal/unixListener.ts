@@ -29,7 +29,9 @@ export const listenUnix = (path: string, handlers: Handlers): Effect.Effect<Boun
       Fs.unlinkSync(path)
     }
     let accepted = 0
-    const server = Net.createServer({ pauseOnConnect: true }, (socket) => handlers.onLink(link(socket, accepted++)))
+    const server = Net.createServer({ pauseOnConnect: true }, (socket) =>
+      handlers.onLink(link(socket, accepted++), handlers.reserve())
+    )
     server.once("error", (error) => failed(error.message))
     server.listen({ path }, () => {
       server.removeAllListeners("error")

@@ -76,7 +76,7 @@ export const listenWebSocket = (
                 remotePort: raw.remotePort ?? 0,
                 reset: () => void raw.resetAndDestroy()
               }
-              handlers.onLink(link)
+              handlers.onLink(link, handlers.reserve())
             })
             return server
           },
