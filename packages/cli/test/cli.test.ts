@@ -466,6 +466,29 @@ describe("mqttest CLI over TLS and WebSocket", () => {
     }
   })
 
+  test("--wss with --tls-cert and --tls-key: a secure WebSocket listener, MQTT.js connects over it", async () => {
+    const dir = tempDir()
+    try {
+      const certs = Effect.runSync(Certificates.make())
+      const files = Effect.runSync(Certificates.writeFiles(certs.server, dir, "server"))
+      const { cli, urls } = await start([
+        "--tls-cert",
+        files.cert,
+        "--tls-key",
+        files.key,
+        "--tls-ports",
+        "0",
+        "--wss",
+        "0"
+      ])
+      const wss = urls.find((u) => u.startsWith("wss://"))
+      assert.match(wss ?? "", /^wss:\/\/127\.0\.0\.1:\d+\/mqtt$/)
+      await connectsThenStops(cli, wss!, { ca: certs.ca.cert, clientId: "wss-cli" })
+    } finally {
+      Fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   test("--ws and --ws-path add a WebSocket listener: its URL is in urls, MQTT.js connects over it", async () => {
     const { cli, urls } = await start(["--ws", "0", "--ws-path", "/ws"])
     const ws = urls.find((u) => u.startsWith("ws://"))

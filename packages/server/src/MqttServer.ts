@@ -100,7 +100,6 @@ const listenerOf = (config: Config.Resolved): Effect.Effect<Listener.Shape, Conf
         Listener.webSocket({ host: config.host, ports: Config.portRange(config.ws.ports), path: config.ws.path })
       )
     }
-    if (config.unix !== undefined) listeners.push(Listener.unix({ path: config.unix }))
     if (config.wss !== undefined) {
       if (tls === undefined) {
         return yield* new Config.ConfigError({
@@ -116,6 +115,7 @@ const listenerOf = (config: Config.Resolved): Effect.Effect<Listener.Shape, Conf
         })
       )
     }
+    if (config.unix !== undefined) listeners.push(Listener.unix({ path: config.unix }))
     return Listener.all(listeners)
   })
 

@@ -1,5 +1,9 @@
+import * as Fs from "node:fs"
 import * as Net from "node:net"
-import { type Handle, ServerEvent, start } from "@mqttest/server"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { Certificates, type Handle, ServerEvent, start } from "@mqttest/server"
+import { Effect } from "effect"
 import mqtt from "mqtt"
 import { assert, describe, test } from "vitest"
 
@@ -14,14 +18,30 @@ const refused = (host: string, port: number) =>
   })
 
 describe("Promise API", () => {
-  test("start with WebSocket: the handle lists every listener's URL", async () => {
-    await using server = await start({ ports: 0, ws: { ports: 0 } })
-    assert.strictEqual(server.urls.length, 2)
-    assert.strictEqual(server.urls[0], server.url)
-    const client = await mqtt.connectAsync(server.urls[1]!, { clientId: "p-ws", reconnectPeriod: 0 })
-    await client.endAsync()
-    const opened = await server.waitFor(ServerEvent.is("ConnectionOpened"))
-    assert.strictEqual(opened.transport, "ws")
+  test("start with TLS, WebSocket and a Unix socket: the handle lists every listener's URL, MQTT.js connects on each", async () => {
+    const certs = Effect.runSync(Certificates.make())
+    const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "mqttest-promise-"))
+    try {
+      await using server = await start({
+        ports: 0,
+        tls: { cert: certs.server.cert, key: certs.server.key, ports: 0 },
+        ws: { ports: 0 },
+        wss: { ports: 0 },
+        unix: Path.join(dir, "mqtt.sock")
+      })
+      assert.strictEqual(server.urls[0], server.url)
+      assert.deepStrictEqual(
+        server.urls.map((url) => url.split(":")[0]),
+        ["mqtt", "mqtts", "ws", "wss", "mqtt+unix"]
+      )
+      for (const url of server.urls.slice(1)) {
+        const client = await mqtt.connectAsync(url, { ca: certs.ca.cert, reconnectPeriod: 0 })
+        await client.endAsync()
+      }
+      assert.strictEqual((await server.stats()).connections, 4)
+    } finally {
+      Fs.rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   test("start, commands, events, stop", async () => {

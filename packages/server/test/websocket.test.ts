@@ -185,6 +185,45 @@ describe("WebSocket", () => {
     })
   )
 
+  it.effect(
+    "a packet fault over every network transport: each PUBLISH to the client twice, over TCP, TLS, ws, wss and a Unix socket",
+    () =>
+      Effect.gen(function* () {
+        const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "mqttest-ws-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true })))
+        const server = yield* MqttServer.make({
+          host: "127.0.0.1",
+          ports: 0,
+          ...config,
+          unix: Path.join(dir, "mqtt.sock"),
+          packetFaults: { faults: [{ packet: "Publish", action: "duplicate" }] }
+        })
+        for (const [scheme, options] of [
+          ["mqtt", {}],
+          ["mqtts", { ca: certs.ca.cert }],
+          ["ws", {}],
+          ["wss", { ca: certs.ca.cert }],
+          ["mqtt+unix", {}]
+        ] as const) {
+          yield* Effect.scoped(
+            Effect.gen(function* () {
+              const topic = scheme.replace("+", "-")
+              const client = yield* connectAt(urlOf(server, scheme), { clientId: topic, ...options })
+              yield* call((cb) => client.subscribe(topic, { qos: 0 }, cb))
+              const twice = new Promise<number>((resolve) => {
+                let count = 0
+                client.on("message", () => {
+                  if (++count === 2) resolve(count)
+                })
+              })
+              yield* server.publish(topic, "once")
+              assert.strictEqual(yield* Effect.promise(() => twice), 2, scheme)
+            })
+          )
+        }
+      })
+  )
+
   it.effect("wss without tls is a config error that says what it needs", () =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(MqttServer.make({ ports: 0, wss: { ports: 0 } }))
