@@ -5,7 +5,6 @@
  *
  * @since 0.1.0
  */
-import type { Duplex } from "node:stream"
 import type { Behavior } from "@mqttest/behavior"
 import type { Packet } from "@mqttest/codec"
 import { Effect, Exit, Scope, Stream } from "effect"
@@ -17,17 +16,8 @@ import type { ServerEvent, Stats } from "./ServerEvent.js"
  * A running server.
  * @since 0.1.0
  */
-export interface Handle {
-  readonly host: string
-  readonly port: number
-  /** `mqtt://host:port` (`mqtts://` for TLS, `memory://mqttest` in memory); with several listeners, the first one's. */
-  readonly url: string
-  /** Every listener's URL, the first one first (e.g. TCP, then TLS). */
-  readonly urls: ReadonlyArray<string>
-  /** Where connections come from (the first listener): `"tcp"`, `"tls"` or `"memory"` (`start({ transport: "memory" })`). */
-  readonly transport: "tcp" | "tls" | "ws" | "wss" | "unix" | "memory"
-  /** A new client connection as a duplex stream (see `MqttServer.connectStream`). */
-  readonly connectStream: () => Duplex
+export interface Handle
+  extends Pick<MqttServer.MqttServer["Service"], "host" | "port" | "url" | "urls" | "transport" | "connectStream"> {
   /**
    * Every event: each `for await` starts with the events still buffered, then
    * follows live ones, and ends when the server stops.
