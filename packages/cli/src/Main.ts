@@ -23,17 +23,21 @@ export const version = "0.1.0"
 /** Exit codes. @since 0.1.0 */
 export const ExitCode = { Ok: 0, Internal: 1, Usage: 2, Listen: 3 } as const
 
-/** Writes a stdout line, waiting when the pipe is full (a slow reader slows the writer, nothing is lost). */
-const writeOut = (line: string) =>
+/** Waits until a full pipe has room again. */
+const drained = (stream: NodeJS.WritableStream) =>
   Effect.callback<void>((resume) => {
-    if (process.stdout.write(`${line}\n`)) resume(Effect.void)
-    else process.stdout.once("drain", () => resume(Effect.void))
+    const onDrain = () => resume(Effect.void)
+    stream.once("drain", onDrain)
+    return Effect.sync(() => void stream.off("drain", onDrain))
   })
+/**
+ * Writes a stdout line at once, then waits while the pipe is full (a slow reader slows the writer,
+ * nothing is lost); `wait` runs that wait (e.g. interruptibly, in an uninterruptible answer).
+ */
+const writeOut = (line: string, wait: (effect: Effect.Effect<void>) => Effect.Effect<void> = (effect) => effect) =>
+  Effect.suspend(() => (process.stdout.write(`${line}\n`) ? Effect.void : wait(drained(process.stdout))))
 const writeErr = (line: string) =>
-  Effect.callback<void>((resume) => {
-    if (process.stderr.write(`mqttest: ${line}\n`)) resume(Effect.void)
-    else process.stderr.once("drain", () => resume(Effect.void))
-  })
+  Effect.suspend(() => (process.stderr.write(`mqttest: ${line}\n`) ? Effect.void : drained(process.stderr)))
 
 const encodeEvent = Schema.encodeSync(Schema.toCodecJson(ServerEvent.ServerEvent))
 
@@ -49,44 +53,48 @@ const escapeControl = (text: string): string =>
 const levels = ["error", "warn", "info", "debug"] as const
 type Level = (typeof levels)[number]
 
-/** The human log line of an event and its level, or undefined. */
-const describe = (event: ServerEvent.ServerEvent): readonly [Level, string] | undefined => {
+/** The level of an event's log line (cheaper than `describe`: no text). */
+const levelOf = (event: ServerEvent.ServerEvent): Level => {
   switch (event._tag) {
-    case "Listening":
-      return ["info", `listening on ${event.host}:${event.port}`]
-    case "ConnectionOpened":
-      return [
-        "info",
-        `connection ${event.connection} opened from ${event.remoteAddress}:${event.remotePort}${event.transport === "tls" ? ` over TLS${event.clientCertificate !== undefined ? ` (client certificate ${event.clientCertificate})` : ""}` : ""}`
-      ]
-    case "ConnectionClosed":
-      return [
-        "info",
-        `connection ${event.connection}${event.clientId ? ` (${event.clientId})` : ""} closed: ${event.reason}`
-      ]
     case "PacketReceived":
     case "PacketSent":
-      return [
-        "debug",
-        `${event._tag === "PacketReceived" ? "<-" : "->"} ${event.connection} ${event.packet._tag.toUpperCase()}`
-      ]
+      return "debug"
     case "Warning":
       // A client id outside [0-9a-zA-Z]{1,23} is accepted and only advisory; most client
       // libraries generate such ids, so at the default level it would drown the real warnings.
-      return [
-        event.spec === "MQTT-3.1.3-5" ? "info" : "warn",
-        `warning: ${event.message}${event.spec ? ` [${event.spec}]` : ""}`
-      ]
+      return event.spec === "MQTT-3.1.3-5" ? "info" : "warn"
     case "ProtocolViolation":
-      return ["warn", `connection ${event.connection}: protocol violation: ${event.message}`]
-    case "FaultInjected":
-      return ["info", `connection ${event.connection ?? "-"}: ${event.fault}: ${event.detail}`]
     case "EventsLost":
-      return ["warn", `${event.count} events lost: this output fell behind the server`]
+      return "warn"
+    default:
+      return "info"
+  }
+}
+
+/** The human log line of an event (its level: `levelOf`). */
+const describe = (event: ServerEvent.ServerEvent): string => {
+  switch (event._tag) {
+    case "Listening":
+      return `listening on ${event.host}:${event.port}`
+    case "ConnectionOpened":
+      return `connection ${event.connection} opened from ${event.remoteAddress}:${event.remotePort}${event.transport === "tls" ? ` over TLS${event.clientCertificate !== undefined ? ` (client certificate ${event.clientCertificate})` : ""}` : ""}`
+    case "ConnectionClosed":
+      return `connection ${event.connection}${event.clientId ? ` (${event.clientId})` : ""} closed: ${event.reason}`
+    case "PacketReceived":
+    case "PacketSent":
+      return `${event._tag === "PacketReceived" ? "<-" : "->"} ${event.connection} ${event.packet._tag.toUpperCase()}`
+    case "Warning":
+      return `warning: ${event.message}${event.spec ? ` [${event.spec}]` : ""}`
+    case "ProtocolViolation":
+      return `connection ${event.connection}: protocol violation: ${event.message}`
+    case "FaultInjected":
+      return `connection ${event.connection ?? "-"}: ${event.fault}: ${event.detail}`
+    case "EventsLost":
+      return `${event.count} events lost: this output fell behind the server`
     case "BehaviorChanged":
-      return ["info", `behaviour changed: ${event.options.join(", ")}`]
+      return `behaviour changed: ${event.options.join(", ")}`
     case "ServerStopped":
-      return ["info", `stopped (${event.reason}): ${event.stats.connections} connection(s)`]
+      return `stopped (${event.reason}): ${event.stats.connections} connection(s)`
   }
 }
 
@@ -120,7 +128,13 @@ const readControlInput = Effect.gen(function* () {
 /** Answers each control line in order; the end of the input stops the server (after the answers). */
 const controlLoop = (server: MqttServer.MqttServer["Service"], lines: Stream.Stream<string>) =>
   lines.pipe(
-    Stream.mapEffect((line) => Effect.flatMap(Control.handle(server, line), writeOut)),
+    // A command being answered is answered, even when the server stops meanwhile (the "stop" command's
+    // own answer comes after the server stopped); only the wait for a full stdout pipe can be cut short.
+    Stream.mapEffect((line) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(Control.handle(server, line), (answer) => writeOut(answer, restore))
+      )
+    ),
     Stream.runDrain,
     Effect.andThen(server.stop)
   )
@@ -160,12 +174,14 @@ const serve = (f: Flags): Effect.Effect<void, unknown, never> =>
     )
 
     const rank = levels.indexOf(level)
-    const output = server.events.pipe(
+    // Only the events this output shows are queued for it: without --events, a flood of packets
+    // costs it nothing and cannot push a warning out of its buffer.
+    const logged = (event: ServerEvent.ServerEvent) => levels.indexOf(levelOf(event)) <= rank
+    const output = server.eventsAfter(0, f.events ? undefined : logged).pipe(
       Stream.runForEach((event) =>
         Effect.gen(function* () {
           if (f.events) yield* writeOut(JSON.stringify(encodeEvent(event)))
-          const line = describe(event)
-          if (line !== undefined && levels.indexOf(line[0]) <= rank) yield* writeErr(escapeControl(line[1]))
+          if (logged(event)) yield* writeErr(escapeControl(describe(event)))
         })
       )
     )

@@ -176,6 +176,49 @@ describe("mqttest CLI", () => {
     }
   })
 
+  test("without --events, a flood of packets costs the log nothing: no events lost, a later warning still shown", async () => {
+    const dir = tempDir()
+    try {
+      Fs.writeFileSync(`${dir}/c.json`, JSON.stringify({ eventBufferSize: 20 }))
+      const { cli, port } = await start(["--config", `${dir}/c.json`])
+      // A raw subscriber that reads as fast as the server writes (so nothing slows the flood down):
+      // CONNECT "s", SUBSCRIBE "t" at QoS 0; it counts the bytes of CONNACK, SUBACK and 20,000 PUBLISHes.
+      const sub = Net.createConnection({ host: "127.0.0.1", port })
+      sub.write(Buffer.from([0x10, 0x0d, 0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 2, 0, 0, 0, 1, 0x73]))
+      sub.write(Buffer.from([0x82, 6, 0, 1, 0, 1, 0x74, 0]))
+      let bytes = 0
+      let subscribed: () => void = () => {}
+      const all = new Promise<void>((resolve) =>
+        sub.on("data", (chunk: Buffer) => {
+          bytes += chunk.length
+          if (bytes === 4 + 5) subscribed()
+          if (bytes === 4 + 5 + 20_000 * 6) resolve()
+        })
+      )
+      await new Promise<void>((resolve) => {
+        subscribed = resolve
+      })
+      // 20,000 QoS 0 PUBLISHes in one write (CONNECT "p", then PUBLISH "t" "x" each), then DISCONNECT.
+      const connect = Buffer.from([0x10, 0x0d, 0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 2, 0, 0, 0, 1, 0x70])
+      const publish = Buffer.from([0x30, 0x04, 0, 1, 0x74, 0x78])
+      const flood = Net.createConnection({ host: "127.0.0.1", port })
+      flood.end(Buffer.concat([connect, ...Array.from({ length: 20_000 }, () => publish), Buffer.from([0xe0, 0])]))
+      await all
+      sub.destroy()
+      // Then a client whose first packet is a PINGREQ: a protocol violation, logged at the default level.
+      const raw = Net.createConnection({ host: "127.0.0.1", port })
+      raw.write(Buffer.from([0xc0, 0x00]))
+      await new Promise((resolve) => raw.once("close", resolve))
+      cli.proc.kill("SIGTERM")
+      assert.strictEqual(await cli.exit, 0)
+      assert.notInclude(cli.stderr(), "events lost")
+      assert.notInclude(cli.stderr(), "event buffer full")
+      assert.match(cli.stderr(), /protocol violation/)
+    } finally {
+      Fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   test("--control stdin: commands in, one answer each out", async () => {
     const { cli, url } = await start(["--control", "stdin"])
     const client = await mqtt.connectAsync(url, { clientId: "ctl", reconnectPeriod: 0 })

@@ -53,7 +53,8 @@ const makeServer = (
     return MqttServer.of({
       ...engine,
       waitFor: (predicate, options) => {
-        const found = (options?.after === undefined ? engine.events : engine.eventsAfter(options.after)).pipe(
+        // Only matching events are queued for the waiter: a flood of others cannot push its event out.
+        const found = engine.eventsAfter(options?.after ?? 0, predicate).pipe(
           Stream.filter(predicate),
           Stream.runHead,
           Effect.flatMap((found) =>

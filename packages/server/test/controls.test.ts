@@ -364,4 +364,65 @@ describe("a reader that falls behind", () => {
       assert.strictEqual(seen.length - lost.length + lostCount, total)
     }).pipe(withServer({ eventBufferSize: 10 }))
   )
+
+  it.effect("with a filter, queues only the events it keeps: a flood of others loses none of them", () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      const start = yield* server.mark
+      const gate = yield* Deferred.make<void>()
+      const reading = yield* Deferred.make<void>()
+      const kept = (event: ServerEvent.ServerEvent) =>
+        event._tag === "BehaviorChanged" && event.options.includes("seed")
+      // A reader that takes one kept event, then stops reading until the gate opens.
+      const reader = yield* Effect.forkChild(
+        server.eventsAfter(start, kept).pipe(
+          Stream.mapEffect((event, index) =>
+            index === 0
+              ? Effect.as(Deferred.succeed(reading, undefined).pipe(Effect.andThen(Deferred.await(gate))), event)
+              : Effect.succeed(event)
+          ),
+          Stream.take(7),
+          Stream.runCollect
+        )
+      )
+      yield* server.configure({ seed: 100 })
+      yield* Deferred.await(reading)
+      // 5 kept events among 200 others (twenty times the buffer), while the reader does not read.
+      for (let i = 0; i < 5; i++) {
+        for (let j = 0; j < 40; j++) yield* server.configure({ maxTime: j + 1 })
+        yield* server.configure({ seed: i })
+      }
+      // An unfiltered reader from the same mark lost most of them.
+      const all = yield* server.eventsAfter(start).pipe(Stream.take(10), Stream.runCollect)
+      assert.strictEqual(all[0]?._tag, "EventsLost")
+      yield* server.configure({ seed: 99 })
+      yield* Deferred.succeed(gate, undefined)
+      const seen = yield* Fiber.join(reader)
+      // Every kept event, in order, and no EventsLost.
+      assert.deepStrictEqual(
+        seen.map((e) => e._tag),
+        Array.from({ length: 7 }, () => "BehaviorChanged")
+      )
+    }).pipe(withServer({ eventBufferSize: 10 }))
+  )
+
+  it.effect("waitFor finds its event under a flood of others that overflows the buffer", () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      const mark = yield* server.mark
+      const waiting = yield* Effect.forkChild(
+        server.waitFor(
+          (event): event is ServerEvent.ServerEvent =>
+            event._tag === "BehaviorChanged" && event.options.includes("seed"),
+          { after: mark }
+        )
+      )
+      yield* Effect.yieldNow
+      yield* server.configure({ seed: 7 })
+      // 100 more events in the same synchronous run, ten times the buffer, before the waiter reads.
+      for (let i = 0; i < 100; i++) yield* server.configure({ maxTime: i + 1 })
+      const found = yield* Fiber.join(waiting)
+      assert.strictEqual(found._tag, "BehaviorChanged")
+    }).pipe(withServer({ eventBufferSize: 10 }))
+  )
 })

@@ -15,8 +15,11 @@ export interface EventHub {
   readonly stream: Stream.Stream<ServerEvent>
   /** The number of events published so far: a mark for `streamAfter`. */
   readonly mark: () => number
-  /** The events published after a mark (buffered ones first, then live ones). */
-  readonly streamAfter: (mark: number) => Stream.Stream<ServerEvent>
+  /**
+   * The events published after a mark (buffered ones first, then live ones);
+   * with `keep`, only those it keeps ever enter the reader's queue.
+   */
+  readonly streamAfter: (mark: number, keep?: (event: ServerEvent) => boolean) => Stream.Stream<ServerEvent>
   /** The most recent events, oldest first. */
   readonly snapshot: () => ReadonlyArray<ServerEvent>
 }
@@ -39,8 +42,27 @@ export const make = (capacity: number, overflowWarning: () => ServerEvent): Even
   }
   const entries = () => [...ring.slice(start), ...ring.slice(0, start)]
 
-  const subscribers = new Set<Queue.Queue<Entry, Cause.Done>>()
-  const lagging = new Set<Queue.Queue<Entry, Cause.Done>>()
+  /**
+   * A reader's queue. A reader with `keep` sees only the events it keeps,
+   * numbered by itself (`offered`), so a gap in its numbers is a loss, not a
+   * filtered event.
+   */
+  interface Subscriber {
+    readonly queue: Queue.Queue<Entry, Cause.Done>
+    readonly keep: ((event: ServerEvent) => boolean) | undefined
+    offered: number
+  }
+  const subscribers = new Set<Subscriber>()
+  const lagging = new Set<Subscriber>()
+  const offer = (subscriber: Subscriber, entry: Entry) => {
+    if (subscriber.keep === undefined) return void Queue.offerUnsafe(subscriber.queue, entry)
+    // A predicate that throws keeps the event: the reader's own filter then fails in the reader.
+    let kept = true
+    try {
+      kept = subscriber.keep(entry.event)
+    } catch {}
+    if (kept) Queue.offerUnsafe(subscriber.queue, { seq: ++subscriber.offered, event: entry.event })
+  }
   let ended = false
 
   const publish = (input: ServerEvent): void => {
@@ -48,39 +70,40 @@ export const make = (capacity: number, overflowWarning: () => ServerEvent): Even
     const event = { seq: ++published, event: input }
     remember(event)
     let warn = false
-    for (const queue of subscribers) {
-      const size = Queue.sizeUnsafe(queue)
+    for (const subscriber of subscribers) {
+      const size = Queue.sizeUnsafe(subscriber.queue)
       if (size >= capacity) {
-        if (!lagging.has(queue)) {
-          lagging.add(queue)
+        if (!lagging.has(subscriber)) {
+          lagging.add(subscriber)
           warn = true
         }
       } else if (size < capacity / 2) {
-        lagging.delete(queue)
+        lagging.delete(subscriber)
       }
-      Queue.offerUnsafe(queue, event)
+      offer(subscriber, event)
     }
     if (warn) publish(overflowWarning())
   }
 
-  const streamAfter = (mark: number): Stream.Stream<ServerEvent> =>
+  const streamAfter = (mark: number, keep?: (event: ServerEvent) => boolean): Stream.Stream<ServerEvent> =>
     Stream.unwrap(
       Effect.gen(function* () {
         const queue = yield* Queue.sliding<Entry, Cause.Done>(capacity)
-        for (const entry of entries()) if (entry.seq > mark) Queue.offerUnsafe(queue, entry)
+        const subscriber: Subscriber = { queue, keep, offered: 0 }
+        for (const entry of entries()) if (entry.seq > mark) offer(subscriber, entry)
         if (ended) Queue.endUnsafe(queue)
         else {
-          subscribers.add(queue)
+          subscribers.add(subscriber)
           yield* Effect.addFinalizer(() =>
             Effect.sync(() => {
-              subscribers.delete(queue)
-              lagging.delete(queue)
+              subscribers.delete(subscriber)
+              lagging.delete(subscriber)
             })
           )
         }
         // A reader that fell behind lost the oldest events of its queue: the numbers show the gap, and
         // an EventsLost event marks it with the count.
-        let last: number | undefined = mark > 0 ? mark : undefined
+        let last: number | undefined = keep !== undefined ? 0 : mark > 0 ? mark : undefined
         return Stream.mapArray(Stream.fromQueue(queue), (batch) => {
           const out: Array<ServerEvent> = []
           for (const entry of batch) {
@@ -101,7 +124,7 @@ export const make = (capacity: number, overflowWarning: () => ServerEvent): Even
     end: (last) => {
       publish(last)
       ended = true
-      for (const queue of subscribers) Queue.endUnsafe(queue)
+      for (const subscriber of subscribers) Queue.endUnsafe(subscriber.queue)
       subscribers.clear()
     },
     stream: streamAfter(0),

@@ -66,8 +66,16 @@ export interface Shape {
    * then follows live events, and ends with `ServerStopped`.
    */
   readonly events: Stream.Stream<ServerEvent.ServerEvent>
-  /** The events after a mark (see `mark`): buffered ones first, then live ones. */
-  readonly eventsAfter: (mark: number) => Stream.Stream<ServerEvent.ServerEvent>
+  /**
+   * The events after a mark (see `mark`; 0 for all): buffered ones first,
+   * then live ones. With `keep`, only the events it keeps enter this
+   * reader's buffer, so a flood of other events cannot push them out (and a
+   * reader costs nothing for events it does not want).
+   */
+  readonly eventsAfter: (
+    mark: number,
+    keep?: (event: ServerEvent.ServerEvent) => boolean
+  ) => Stream.Stream<ServerEvent.ServerEvent>
   /** The position after the latest event, for `waitFor({ after })` and `eventsAfter`. */
   readonly mark: Effect.Effect<number>
   /**
