@@ -230,3 +230,81 @@ export const idleClients = async (port: number, count: number) => {
     }
   }
 }
+
+/**
+ * Writes `bytes` again and again until the deadline, waiting whenever the
+ * socket is full (and stopping at the deadline even while waiting). The
+ * number of writes the socket took.
+ */
+const writeUntil = (client: Client, bytes: Buffer, deadline: number) =>
+  new Promise<number>((resolve) => {
+    let writes = 0
+    let done = false
+    const finish = () => {
+      if (done) return
+      done = true
+      client.socket.off("drain", write)
+      resolve(writes)
+    }
+    const timer = setTimeout(finish, Math.max(0, deadline - performance.now()))
+    function write() {
+      while (!done) {
+        if (performance.now() >= deadline) {
+          clearTimeout(timer)
+          return finish()
+        }
+        writes++
+        if (!client.socket.write(bytes)) return void client.socket.once("drain", write)
+      }
+    }
+    write()
+  })
+
+const floodBatch = (topic: string, size: number) => {
+  const one = encode({ _tag: "Publish", topic, payload: new Uint8Array(size), qos: 0, retain: false, dup: false })
+  return Buffer.concat(Array.from({ length: 100 }, () => one))
+}
+
+/**
+ * A publisher flood: `publishers` clients write QoS 0 PUBLISHes as fast as the
+ * server takes them for `seconds`, to one subscriber that reads everything.
+ * Messages per second the subscriber received.
+ */
+export const flood = async (port: number, publishers: number, seconds: number) => {
+  const subscriber = await connect(port, "flood-sub")
+  subscriber.socket.write(encode({ _tag: "Subscribe", packetId: 1, subscriptions: [{ topicFilter: "flood", qos: 0 }] }))
+  await until(subscriber, (p) => p._tag === "Suback")
+  let received = 0
+  subscriber.onPacket = (p) => {
+    if (p._tag === "Publish") received++
+  }
+  const pubs = await Promise.all(Array.from({ length: publishers }, (_, i) => connect(port, `flood-pub${i}`)))
+  const batch = floodBatch("flood", 64)
+  const started = performance.now()
+  await Promise.all(pubs.map((pub) => writeUntil(pub, batch, started + seconds * 1000)))
+  const rate = received / ((performance.now() - started) / 1000)
+  for (const c of [subscriber, ...pubs]) c.close()
+  return rate
+}
+
+/**
+ * A slow consumer: a subscriber that stops reading right after its SUBACK,
+ * and a publisher writing QoS 0 PUBLISHes to it as fast as the server takes
+ * them for `seconds`. Messages per second the server took from the publisher
+ * (a server that queues without bound takes them all; one that pushes back
+ * takes what its bounds allow).
+ */
+export const slowConsumer = async (port: number, seconds: number) => {
+  const subscriber = await connect(port, "slow-sub")
+  subscriber.socket.write(encode({ _tag: "Subscribe", packetId: 1, subscriptions: [{ topicFilter: "slow", qos: 0 }] }))
+  await until(subscriber, (p) => p._tag === "Suback")
+  // From here on the subscriber reads nothing: its receive window fills, then the server's send buffer.
+  subscriber.socket.pause()
+  const pub = await connect(port, "slow-pub")
+  const batch = floodBatch("slow", 64)
+  const started = performance.now()
+  const batches = await writeUntil(pub, batch, started + seconds * 1000)
+  const rate = (batches * 100) / ((performance.now() - started) / 1000)
+  for (const c of [subscriber, pub]) c.close()
+  return rate
+}

@@ -5,7 +5,11 @@
  * and the ratio mqttest/peer) and writes bench/results.json.
  *
  * Options (environment): MQTTEST_BENCH_RUNS (default 3), MQTTEST_BENCH_SCALE
- * (default 1; 0.1 for a quick look).
+ * (default 1; 0.1 for a quick look), MQTTEST_BENCH_PHASE_SECONDS (default 30:
+ * the publisher flood and slow consumer phases).
+ *
+ * aedes runs on this Node (22) and, when a Node 20 is installed, on Node 20
+ * as well; mqttest/aedes compares with aedes's better figure of the two.
  */
 
 import * as ChildProcess from "node:child_process"
@@ -20,6 +24,9 @@ import * as Load from "./load.js"
 
 const RUNS = Number(process.env.MQTTEST_BENCH_RUNS ?? 3)
 const SCALE = Number(process.env.MQTTEST_BENCH_SCALE ?? 1)
+const PHASE_SECONDS = Number(process.env.MQTTEST_BENCH_PHASE_SECONDS ?? 30)
+/** RSS samples taken before this are the warm-up of a phase. */
+const WARM_UP_SECONDS = Math.min(5, PHASE_SECONDS / 6)
 const root = Path.resolve(import.meta.dirname, "..", "..")
 const n = (value: number) => Math.max(1, Math.round(value * SCALE))
 
@@ -83,6 +90,24 @@ const waitForPort = async (port: number) => {
   throw new Error(`nothing listens on ${port}`)
 }
 
+/** aedes on a given Node binary. */
+const startAedes = async (node: string, secure = false): Promise<Running> => {
+  const listeners = secure ? ["--tls", certFiles.cert, certFiles.key, "--ws"] : []
+  const child = ChildProcess.spawn(node, [`${root}/bench/dist/aedes-server.mjs`, ...listeners], {
+    stdio: ["ignore", "pipe", "ignore"]
+  })
+  const ports = JSON.parse(await firstLine(child)) as { port: number; tlsPort?: number; wsPort?: number }
+  return { name: "aedes", ...ports, pid: child.pid!, stop: () => stopChild(child) }
+}
+
+/** A Node 20 besides this one (Debian's nodejs, or NODE20 in the environment), for aedes's second column. */
+const node20 = [process.env.NODE20, "/usr/bin/node", "/usr/local/bin/node"].find(
+  (path) =>
+    path !== undefined &&
+    Fs.existsSync(path) &&
+    ChildProcess.spawnSync(path, ["--version"], { encoding: "utf8" }).stdout.startsWith("v20.")
+)
+
 /** Starts a server; with `secure`, also its TLS and WebSocket listeners. */
 const servers: Record<string, (extra?: ReadonlyArray<string>, secure?: boolean) => Promise<Running>> = {
   mqttest: async (extra = [], secure = false) => {
@@ -106,14 +131,8 @@ const servers: Record<string, (extra?: ReadonlyArray<string>, secure?: boolean) 
       stop: () => stopChild(child)
     }
   },
-  aedes: async (_extra = [], secure = false) => {
-    const listeners = secure ? ["--tls", certFiles.cert, certFiles.key, "--ws"] : []
-    const child = ChildProcess.spawn(process.execPath, [`${root}/bench/dist/aedes-server.mjs`, ...listeners], {
-      stdio: ["ignore", "pipe", "ignore"]
-    })
-    const ports = JSON.parse(await firstLine(child)) as { port: number; tlsPort?: number; wsPort?: number }
-    return { name: "aedes", ...ports, pid: child.pid!, stop: () => stopChild(child) }
-  },
+  aedes: (_extra, secure) => startAedes(process.execPath, secure),
+  ...(node20 === undefined ? {} : { "aedes (Node 20)": (_extra, secure) => startAedes(node20, secure) }),
   mosquitto: async (_extra = [], secure = false) => {
     const port = await freePort()
     const tlsPort = secure ? await freePort() : undefined
@@ -152,14 +171,39 @@ const servers: Record<string, (extra?: ReadonlyArray<string>, secure?: boolean) 
 }
 
 const hasMosquitto = ChildProcess.spawnSync("sh", ["-c", "command -v mosquitto"]).status === 0
-const peers = ["mqttest", "aedes", ...(hasMosquitto ? ["mosquitto"] : [])]
+const peers = [
+  "mqttest",
+  "aedes",
+  ...(node20 === undefined ? [] : ["aedes (Node 20)"]),
+  ...(hasMosquitto ? ["mosquitto"] : [])
+]
+/** The peers mqttest is compared with (aedes's two columns are one peer: its better figure counts). */
+const compared = ["aedes", ...(hasMosquitto ? ["mosquitto"] : [])]
 
 /** CPU seconds a process has used (Linux /proc). */
 const cpuOf = (pid: number) => {
   const fields = Fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
   return (Number(fields[11]) + Number(fields[12])) / 100
 }
-const rssKiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(Fs.readFileSync(`/proc/${pid}/status`, "utf8"))![1])
+const statusKiB = (pid: number, field: "VmRSS" | "VmHWM") =>
+  Number(new RegExp(`${field}:\\s+(\\d+)`).exec(Fs.readFileSync(`/proc/${pid}/status`, "utf8"))![1])
+const rssKiB = (pid: number) => statusKiB(pid, "VmRSS")
+
+/** The highest RSS (VmHWM) of any server process of a peer in the current run, in KiB. */
+const peakThisRun: Record<string, number> = {}
+/** Starts a server of a peer; stopping it first notes its peak RSS. */
+const startServer = async (peer: string, extra?: ReadonlyArray<string>, secure?: boolean): Promise<Running> => {
+  const server = await servers[peer]!(extra, secure)
+  return {
+    ...server,
+    stop: async () => {
+      try {
+        peakThisRun[peer] = Math.max(peakThisRun[peer] ?? 0, statusKiB(server.pid, "VmHWM"))
+      } catch {}
+      await server.stop()
+    }
+  }
+}
 
 type Sample = { value: number; bound?: string }
 const results: Record<string, Record<string, Array<Sample>>> = {}
@@ -179,7 +223,7 @@ const measure = async (
   extra?: ReadonlyArray<string>,
   secure = false
 ) => {
-  const server = await servers[peer]!(extra, secure)
+  const server = await startServer(peer, extra, secure)
   try {
     const cpuServer = cpuOf(server.pid)
     const cpuLoad = process.cpuUsage()
@@ -197,6 +241,43 @@ const measure = async (
 }
 
 const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+
+/** RSS over time of each peer's last run of a phase: [seconds, MiB] every second. */
+const series: Record<string, Record<string, Array<readonly [number, number]>>> = {}
+
+/**
+ * A phase of `PHASE_SECONDS` against a fresh server, its RSS sampled every
+ * second: the load's own figure, the peak RSS, and the growth after the
+ * warm-up (last sample − the sample at `WARM_UP_SECONDS`).
+ */
+const phase = async (name: string, unit: string, peer: string, load: (server: Running) => Promise<number>) => {
+  const server = await startServer(peer)
+  const samples: Array<readonly [number, number]> = []
+  const t0 = performance.now()
+  const sample = () => {
+    try {
+      samples.push([Math.round((performance.now() - t0) / 1000), rssKiB(server.pid) / 1024])
+    } catch {}
+  }
+  sample()
+  const sampler = setInterval(sample, 1000)
+  try {
+    record(`${name}: ${unit}`, peer, { value: await load(server) })
+    sample()
+  } finally {
+    clearInterval(sampler)
+    await server.stop()
+  }
+  const warm = samples.find(([t]) => t >= WARM_UP_SECONDS) ?? samples[0]!
+  record(`${name}: peak RSS (MiB)`, peer, { value: Math.max(...samples.map(([, mib]) => mib)) })
+  record(`${name}: RSS growth after ${WARM_UP_SECONDS} s (MiB)`, peer, { value: samples.at(-1)![1] - warm[1] })
+  const byPeer = series[name] ?? {}
+  series[name] = byPeer
+  byPeer[peer] = samples
+}
+
+/** Figures where less is better (the others: more is better). */
+const lowerIsBetter = (figure: string) => /RSS|µs|\(ms\)|lost/.test(figure)
 
 const main = async () => {
   for (let run = 0; run < RUNS; run++) {
@@ -241,7 +322,12 @@ const main = async () => {
           true
         )
       }
-      const server = await servers[peer]!()
+      // Memory under load: a publisher flood, and a consumer that stops reading.
+      await phase("publisher flood (10 → 1, QoS 0, 64 B)", "msg/s", peer, (s) => Load.flood(s.port, 10, PHASE_SECONDS))
+      await phase("slow consumer (1 → 1 not reading, QoS 0)", "msg/s taken", peer, (s) =>
+        Load.slowConsumer(s.port, PHASE_SECONDS)
+      )
+      const server = await startServer(peer)
       try {
         const base = rssKiB(server.pid)
         record("RSS idle (KiB)", peer, { value: base })
@@ -262,7 +348,7 @@ const main = async () => {
         Fs.rmSync(dumpDir, { recursive: true, force: true })
         // Process spawn → first CONNACK (the CLI bundle), and a bare `node -e ""` for scale.
         const t0 = performance.now()
-        const cli = await servers.mqttest!()
+        const cli = await startServer("mqttest")
         await Load.connect(cli.port, "first").then((c) => c.close())
         record("spawn → first CONNACK (ms)", peer, { value: performance.now() - t0 })
         await cli.stop()
@@ -298,23 +384,21 @@ const main = async () => {
         }
         record("in-process start + stop (ms)", peer, { value: median(times) })
       }
+      record("peak RSS of any server process (MiB)", peer, { value: (peakThisRun[peer] ?? 0) / 1024 })
+      delete peakThisRun[peer]
     }
   }
 
   const columns = [...peers, 'node -e ""']
   const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 1 ? x.toFixed(1) : x.toFixed(3))
   const lines: Array<string> = [
-    `| figure | ${columns.join(" | ")} | ${peers
-      .slice(1)
-      .map((p) => `mqttest/${p}`)
-      .join(" | ")} |`,
-    `|---|${columns.map(() => "---").join("|")}|${peers
-      .slice(1)
-      .map(() => "---")
-      .join("|")}|`
+    `| figure | ${columns.join(" | ")} | ${compared.map((p) => `mqttest/${p}`).join(" | ")} |`,
+    `|---|${columns.map(() => "---").join("|")}|${compared.map(() => "---").join("|")}|`
   ]
   const summary: Record<string, unknown> = {}
   for (const [figure, byPeer] of Object.entries(results)) {
+    const medianOf = (peer: string) =>
+      byPeer[peer] === undefined ? undefined : median(byPeer[peer]!.map((s) => s.value))
     const cells = columns.map((peer) => {
       const samples = byPeer[peer]
       if (samples === undefined) return ""
@@ -322,19 +406,35 @@ const main = async () => {
       const bound = [...new Set(samples.map((s) => s.bound).filter((b) => b !== undefined && b !== "neither"))]
       return `${fmt(median(values))} [${fmt(Math.min(...values))}–${fmt(Math.max(...values))}]${bound.length > 0 ? ` (${bound.join("/")}-bound)` : ""}`
     })
-    const ours = byPeer.mqttest === undefined ? undefined : median(byPeer.mqttest.map((s) => s.value))
-    const ratios = peers.slice(1).map((peer) => {
-      const theirs = byPeer[peer] === undefined ? undefined : median(byPeer[peer]!.map((s) => s.value))
-      return ours === undefined || theirs === undefined || theirs === 0 ? "" : `${(ours / theirs).toFixed(2)}×`
+    const ours = medianOf("mqttest")
+    const ratios = compared.map((peer) => {
+      // aedes: its better figure of Node 22 and Node 20.
+      const candidates = (peer === "aedes" ? ["aedes", "aedes (Node 20)"] : [peer])
+        .map(medianOf)
+        .filter((v): v is number => v !== undefined)
+      // A growth is compared with its absolute bound (50 MB), not as a ratio.
+      if (ours === undefined || candidates.length === 0 || figure.includes("growth")) return ""
+      const theirs = lowerIsBetter(figure) ? Math.min(...candidates) : Math.max(...candidates)
+      return theirs === 0 ? "" : `${(ours / theirs).toFixed(2)}×`
     })
     lines.push(`| ${figure} | ${cells.join(" | ")} | ${ratios.join(" | ")} |`)
     summary[figure] = byPeer
+  }
+  // RSS over time in each phase (the last run), every 5 s.
+  for (const [name, byPeer] of Object.entries(series)) {
+    const times = Array.from({ length: Math.floor(PHASE_SECONDS / 5) + 1 }, (_, i) => i * 5)
+    lines.push("", `RSS (MiB) over time, ${name}, last run:`, "")
+    lines.push(`| peer | ${times.map((t) => `${t} s`).join(" | ")} |`, `|---|${times.map(() => "---").join("|")}|`)
+    for (const [peer, samples] of Object.entries(byPeer)) {
+      const at = (t: number) => samples.find(([s]) => s >= t) ?? samples.at(-1)!
+      lines.push(`| ${peer} | ${times.map((t) => at(t)[1].toFixed(0)).join(" | ")} |`)
+    }
   }
   const table = lines.join("\n")
   process.stdout.write(`${table}\n`)
   Fs.writeFileSync(
     `${root}/bench/results.json`,
-    `${JSON.stringify({ node: process.version, runs: RUNS, scale: SCALE, cpus: Os.cpus().length, results: summary }, null, 2)}\n`
+    `${JSON.stringify({ node: process.version, node20: node20 !== undefined, runs: RUNS, scale: SCALE, phaseSeconds: PHASE_SECONDS, cpus: Os.cpus().length, results: summary, rssOverTime: series }, null, 2)}\n`
   )
   process.stderr.write(`wrote bench/results.json\n`)
 }
