@@ -61,7 +61,7 @@ export const writeImpaired = (
   // Without impairments, the write itself (this runs for every batch).
   conn.policy.behavior.network === undefined ? writer.writeAll(chunks) : impaired(broker, conn, writer, chunks)
 
-interface Writer {
+export interface Writer {
   readonly writeAll: (chunks: readonly [Uint8Array, ...Array<Uint8Array>]) => Effect.Effect<void, Socket.SocketError>
 }
 

@@ -6,7 +6,6 @@
  * the connection.
  */
 
-import * as NodeSocket from "@effect/platform-node-shared/NodeSocket"
 import type { Policy } from "@mqttest/behavior"
 import { Cause, Deferred, Duration, Effect, Exit, FiberMap, FiberSet } from "effect"
 import type * as Socket from "effect/socket/Socket"
@@ -18,6 +17,7 @@ import * as Inbound from "./inbound.js"
 import * as Outbound from "./outbound.js"
 import { Outbox } from "./outbox.js"
 import * as Transport from "./transport.js"
+import { Wire } from "./wire.js"
 
 export interface LoopDeps {
   readonly broker: Broker
@@ -54,8 +54,12 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link, id: number)
   return (link: Transport.Link, id: number): Effect.Effect<void> =>
     Effect.gen(function* () {
       const net = link.duplex
-      const socket = yield* NodeSocket.fromDuplex(
-        Effect.acquireRelease(Effect.succeed(net), (duplex) => Effect.sync(() => Transport.endSoon(duplex)))
+      const wire = new Wire(net)
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          wire.detach()
+          Transport.endSoon(net)
+        })
       )
       // The policies keep it near maxOutbox (PUBLISHes wait or meet `slowConsumer`, the client is not read
       // while 2 × maxOutbox are queued: see routing.ts and inbound.ts); its capacity is a backstop.
@@ -112,7 +116,7 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link, id: number)
         broker,
         conn,
         emit,
-        writer: yield* socket.writer,
+        writer: wire,
         dumped: deps.dumped,
         reset: link.reset
       }).pipe(
@@ -141,7 +145,6 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link, id: number)
       )
       Decisions.startMaxTime(broker, conn)
 
-      const reader = yield* socket.reader
       const inbound = Inbound.run({
         broker,
         conn,
@@ -149,7 +152,7 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link, id: number)
         emit,
         dumped: deps.dumped,
         dumpLagging: deps.dumpLagging,
-        pull: reader.pull
+        pull: wire.pull
       })
       const exit = yield* Effect.raceFirst(Effect.exit(inbound), Effect.as(Deferred.await(closed), Exit.void))
       // A defect while handling a packet is reported, never mistaken for the client going away.

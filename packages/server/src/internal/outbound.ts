@@ -21,7 +21,7 @@ export interface OutboundDeps {
   readonly broker: Broker
   readonly conn: Connection
   readonly emit: (event: EventInput) => void
-  readonly writer: Socket.Writer
+  readonly writer: Impairments.Writer
   /** Completes once the dump has every event so far (immediate without dumps). */
   readonly dumped: Effect.Effect<void>
   /** An abortive close (TCP RST). */
