@@ -31,6 +31,38 @@ const withDumps = <A, E, R>(
   )
 
 describe("packet dumps", () => {
+  it.live("payload fields: utf8 for UTF-8 text, json when it is JSON (white space first too), neither for binary", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const payloads: ReadonlyArray<readonly [string, Uint8Array]> = [
+        ["json", new TextEncoder().encode(' \n [1, "two", null]')],
+        ["literal", new TextEncoder().encode("null")],
+        ["almost", new TextEncoder().encode("nope")],
+        ["text", new TextEncoder().encode("21.5 °C")],
+        ["zeros", new Uint8Array(4)],
+        ["binary", new Uint8Array([0xff, 0xfe, 0x00])]
+      ]
+      yield* withDumps(dir, { dumps: ["all.jsonl"] }, (server) =>
+        Effect.gen(function* () {
+          const pub = yield* connectClient(server, { clientId: "pub" })
+          for (const [topic, payload] of payloads)
+            yield* call((cb) => pub.publish(topic, Buffer.from(payload), { qos: 1 }, cb))
+        })
+      )
+      const byTopic = new Map(
+        (yield* readAll(`${dir}/all.jsonl`)).flatMap((e) =>
+          e._tag === "Packet" && e.packet._tag === "Publish" ? [[e.packet.topic, e.payload] as const] : []
+        )
+      )
+      assert.deepStrictEqual(byTopic.get("json"), { length: 19, utf8: ' \n [1, "two", null]', json: [1, "two", null] })
+      assert.deepStrictEqual(byTopic.get("literal"), { length: 4, utf8: "null", json: null })
+      assert.deepStrictEqual(byTopic.get("almost"), { length: 4, utf8: "nope" })
+      assert.deepStrictEqual(byTopic.get("text"), { length: 8, utf8: "21.5 °C" })
+      assert.deepStrictEqual(byTopic.get("zeros"), { length: 4, utf8: "\u0000\u0000\u0000\u0000" })
+      assert.deepStrictEqual(byTopic.get("binary"), { length: 3 })
+    })
+  )
+
   it.live("write every packet and connection event as JSON Lines, globally and per connection", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir

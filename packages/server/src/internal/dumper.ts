@@ -119,11 +119,17 @@ export const make = (
       }
     }
 
+    // The files every event goes to (templates without {c} and {id}), worked out once.
+    const fixed = config.dumps
+      .filter((t) => !t.includes("{c}") && !t.includes("{id}"))
+      .map((t) => config.dumpPrefix + t)
+    const templated = config.dumps.filter((t) => t.includes("{c}") || t.includes("{id}"))
     const targets = (event: ServerEvent): Array<string> => {
+      if (templated.length === 0) return fixed
       const connection = "connection" in event ? event.connection : undefined
       const clientId = clientIdOf(event)
-      const out: Array<string> = []
-      for (const template of config.dumps) {
+      const out: Array<string> = [...fixed]
+      for (const template of templated) {
         if (template.includes("{c}") && connection === undefined) continue
         if (template.includes("{id}") && clientId === undefined) continue
         out.push(
@@ -155,7 +161,7 @@ export const make = (
     // Which connections of each client id are open, to know when an {id} file is no longer written.
     const openById = new Map<string, Set<number>>()
     const idOf = new Map<number, string>()
-    const perConnection = config.dumps.filter((t) => t.includes("{c}") || t.includes("{id}"))
+    const perConnection = templated
     /** Follows connections; adds to `ended` the per-connection files that an event ends. */
     const track = (event: ServerEvent, ended: Array<string>) => {
       if (!("connection" in event) || event.connection === undefined || perConnection.length === 0) return
