@@ -42,18 +42,21 @@ export class Outbox {
     readonly bound: number,
     /** Past this many (4 × bound + 1024, a backstop) the connection is closed. */
     readonly capacity: number,
-    readonly queue: Queue.Queue<Outgoing, Cause.Done>,
-    /** Open while the outbox has room. */
-    private readonly room: Latch.Latch,
-    /** Open while the outbox holds less than twice its bound. */
-    private readonly readable: Latch.Latch
+    readonly queue: Queue.Queue<Outgoing, Cause.Done>
   ) {}
+
+  /**
+   * Open while the outbox has room; made when it first fills (most
+   * connections never fill theirs: two latches per idle connection were
+   * ≈ 0.5 KiB of heap).
+   */
+  private room: Latch.Latch | undefined = undefined
+  /** Open while the outbox holds less than twice its bound; made when it first gets there. */
+  private readable: Latch.Latch | undefined = undefined
 
   static make(bound: number): Effect.Effect<Outbox> {
     const capacity = 4 * bound + 1024
-    return Effect.all([Queue.bounded<Outgoing, Cause.Done>(capacity), Latch.make(true), Latch.make(true)]).pipe(
-      Effect.map(([queue, room, readable]) => new Outbox(bound, capacity, queue, room, readable))
-    )
+    return Effect.map(Queue.bounded<Outgoing, Cause.Done>(capacity), (queue) => new Outbox(bound, capacity, queue))
   }
 
   /** Packets queued that the socket has not taken yet. */
@@ -74,7 +77,10 @@ export class Outbox {
   /** Queues a packet: false when the outbox is past its capacity (the caller closes the connection). */
   offer(item: Outgoing): boolean {
     if (this.ended) return true
-    if (++this.unwritten >= this.bound) this.room.closeUnsafe()
+    if (++this.unwritten >= this.bound) {
+      if (this.room === undefined) this.room = Latch.makeUnsafe(false)
+      else this.room.closeUnsafe()
+    }
     return Queue.offerUnsafe(this.queue, item)
   }
 
@@ -88,13 +94,13 @@ export class Outbox {
   taken(count: number): void {
     this.unwritten -= count
     this.lastProgress = liveClock.currentTimeMillisUnsafe()
-    if (this.unwritten < this.bound) this.room.openUnsafe()
-    if (this.unwritten < 2 * this.bound) this.readable.openUnsafe()
+    if (this.unwritten < this.bound) this.room?.openUnsafe()
+    if (this.unwritten < 2 * this.bound) this.readable?.openUnsafe()
   }
 
   /** Completes once the outbox has room. */
   get hasRoom(): Effect.Effect<void> {
-    return this.room.await
+    return this.room === undefined ? Effect.void : this.room.await
   }
 
   /** This client's answers fill twice the bound: it is not read on until they drain. */
@@ -108,7 +114,8 @@ export class Outbox {
    */
   untilReadable(onPause: () => void): Effect.Effect<void> {
     if (!this.overReadLimit) return Effect.void
-    this.readable.closeUnsafe()
+    if (this.readable === undefined) this.readable = Latch.makeUnsafe(false)
+    else this.readable.closeUnsafe()
     if (!this.readPaused) {
       this.readPaused = true
       onPause()
@@ -137,7 +144,7 @@ export class Outbox {
     const consumer = this.blockedBy
     this.blockedBy = undefined
     if (consumer === undefined || consumer.ended) return Effect.void
-    return consumer.room.await.pipe(
+    return consumer.hasRoom.pipe(
       Effect.timeoutOrElse({ duration: Duration.millis(STALL_MS), orElse: () => Effect.void }),
       Effect.provideService(Clock.Clock, liveClock)
     )
