@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import safeRegex from "safe-regex2"
 import { Delay, expected as delayExpected } from "./Delay.js"
 import { CertificateFault, Network, PacketFaults, PacketIds } from "./Fault.js"

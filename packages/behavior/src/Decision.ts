@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import type { Packet } from "@mqttest/codec"
-import type { Duration } from "effect"
+import type * as Duration from "effect/Duration"
 
 /**
  * What the server reports when it applies a decision (its `FaultInjected`

@@ -8,7 +8,14 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Duration, Effect, Pull, Random, Schedule, Schema } from "effect"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Pull from "effect/Pull"
+import * as Random from "effect/Random"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 
 const Millis = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 const times = Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)))

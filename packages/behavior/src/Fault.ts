@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import { Delay } from "./Delay.js"
 
 const Millis = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))

@@ -13,7 +13,9 @@
  */
 import type { Packet } from "@mqttest/codec"
 import type { PacketId } from "@mqttest/session"
-import { Context, Effect, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type * as Behavior from "./Behavior.js"
 import type { AckTag, Delayed, Injected, Outgoing, ReadPlan, Refused, WritePlan } from "./Decision.js"
 import type * as Delay from "./Delay.js"

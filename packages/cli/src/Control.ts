@@ -6,7 +6,8 @@
  */
 import { Packet } from "@mqttest/codec"
 import { Config, type MqttServer, ServerEvent } from "@mqttest/server"
-import { Effect, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 
 const id = Schema.optionalKey(Schema.Json)
 

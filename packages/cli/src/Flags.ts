@@ -6,8 +6,10 @@
  * @since 0.1.0
  */
 import { Config } from "@mqttest/server"
-import { Effect, Option, Schema } from "effect"
-import { Flag } from "effect/cli"
+import * as Flag from "effect/cli/Flag"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 
 /**
  * A flag value that is not what the flag expects.

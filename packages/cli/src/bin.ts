@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { main } from "./Main.js"
 
 const code = await Effect.runPromise(main(process.argv.slice(2)))

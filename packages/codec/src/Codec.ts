@@ -4,7 +4,12 @@
  *
  * @since 0.1.0
  */
-import { Config, Context, Effect, Layer, type Result, type Stream } from "effect"
+import * as Config from "effect/Config"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Result from "effect/Result"
+import type * as Stream from "effect/Stream"
 import type { CodecError } from "./CodecError.js"
 import * as Encoder from "./Encoder.js"
 import type { Packet, ProtocolLevel } from "./Packet.js"

@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 const spec = Schema.optionalKey(Schema.String)
 const packetType = Schema.String

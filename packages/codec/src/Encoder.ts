@@ -5,7 +5,8 @@
  *
  * @since 0.1.0
  */
-import { Effect, Result } from "effect"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import { type CodecError, make as makeError } from "./CodecError.js"
 import { encodePacket } from "./internal/encode.js"
 import { DecodeFailure } from "./internal/reader.js"

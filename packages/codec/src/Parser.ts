@@ -10,7 +10,12 @@
  *
  * @since 0.1.0
  */
-import { Array as Arr, Cause, Channel, Effect, Pull, Stream } from "effect"
+import * as Arr from "effect/Array"
+import * as Cause from "effect/Cause"
+import * as Channel from "effect/Channel"
+import * as Effect from "effect/Effect"
+import * as Pull from "effect/Pull"
+import * as Stream from "effect/Stream"
 import { type CodecError, make as makeError } from "./CodecError.js"
 import { checkFirstByte, decodeBody } from "./internal/decode.js"
 import { DecodeFailure } from "./internal/reader.js"

@@ -9,7 +9,9 @@
 
 import * as Fs from "node:fs/promises"
 import { Behavior } from "@mqttest/behavior"
-import { Effect, Schema, type SchemaIssue } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import type * as SchemaIssue from "effect/SchemaIssue"
 import { DumpDecode } from "./Dump.js"
 import { defaulted, filled } from "./internal/defaults.js"
 import * as Issues from "./internal/issues.js"

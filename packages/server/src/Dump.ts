@@ -10,7 +10,10 @@
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Readline from "node:readline"
-import { Cause, Effect, Schema, Stream } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import * as JsonSchemaFile from "./internal/jsonSchema.js"
 import * as ServerEvent from "./ServerEvent.js"
 

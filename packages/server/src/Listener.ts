@@ -14,7 +14,9 @@
  */
 import * as Net from "node:net"
 import type * as Tls from "node:tls"
-import { Context, Effect, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type { FaultyCertificates } from "./internal/listenerOptions.js"
 import { type Address, type Bound, bindFirst, boundTo, type Handlers } from "./internal/listening.js"
 import * as Transport from "./internal/transport.js"

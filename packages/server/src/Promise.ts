@@ -7,7 +7,10 @@
  */
 import type { Behavior } from "@mqttest/behavior"
 import type { Packet } from "@mqttest/codec"
-import { Effect, Exit, Scope, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import * as Config from "./Config.js"
 import * as MqttServer from "./MqttServer.js"
 import type { ServerEvent, Stats } from "./ServerEvent.js"

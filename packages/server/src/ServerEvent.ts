@@ -9,7 +9,7 @@
  * @since 0.1.0
  */
 import { Packet } from "@mqttest/codec"
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 const timestamp = Schema.Number
 const connection = Schema.Int

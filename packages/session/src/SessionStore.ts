@@ -11,7 +11,12 @@
  *
  * @since 0.1.0
  */
-import { Context, Duration, Effect, FiberMap, Layer, type Scope } from "effect"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberMap from "effect/FiberMap"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
 import type { Message } from "./Message.js"
 import { RetainedStore } from "./RetainedStore.js"
 import * as Router from "./Router.js"

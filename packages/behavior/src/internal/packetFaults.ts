@@ -6,7 +6,7 @@
  */
 import type { Packet } from "@mqttest/codec"
 import { PacketId } from "@mqttest/session"
-import type { Random } from "effect"
+import type * as Random from "effect/Random"
 import type { Injected, Outgoing } from "../Decision.js"
 import type * as Fault from "../Fault.js"
 

@@ -12,7 +12,7 @@
 import type { Policy } from "@mqttest/behavior"
 import type { Packet } from "@mqttest/codec"
 import type { Session } from "@mqttest/session"
-import type { Effect } from "effect"
+import type * as Effect from "effect/Effect"
 import type { CloseReason, Counters } from "../ServerEvent.js"
 import type { Outbox, Outgoing } from "./outbox.js"
 

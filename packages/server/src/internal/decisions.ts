@@ -8,7 +8,8 @@
  */
 import type { Policy } from "@mqttest/behavior"
 import type { Packet } from "@mqttest/codec"
-import { Duration, Effect } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import type { Broker } from "./broker.js"
 import type { Connection } from "./connection.js"
 

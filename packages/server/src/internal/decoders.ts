@@ -5,7 +5,10 @@
  */
 import { isUtf8 } from "node:buffer"
 import * as ChildProcess from "node:child_process"
-import { Clock, Duration, Effect, type Schema } from "effect"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Schema from "effect/Schema"
 import type * as Dump from "../Dump.js"
 
 const utf8 = new TextDecoder("utf-8", { fatal: true })

@@ -3,7 +3,8 @@
  * default (`defaulted`), and the resolved config's Schema fills it in
  * (`filled`).
  */
-import { Effect, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 
 /**
  * An option with a default: optional in a config, and its default is part of

@@ -5,7 +5,11 @@
  * everyone is told with a warning. Events are numbered in publish order, so
  * a reader can start after a mark ("the next event from here on").
  */
-import { type Array as Arr, type Cause, Effect, Queue, Stream } from "effect"
+import type * as Arr from "effect/Array"
+import type * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
+import * as Stream from "effect/Stream"
 import type { ServerEvent } from "../ServerEvent.js"
 
 export interface EventHub {

@@ -6,7 +6,9 @@
  * writes, waits and reports.
  */
 import type { Packet } from "@mqttest/codec"
-import { Clock, Duration, Effect } from "effect"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import type * as Socket from "effect/socket/Socket"
 import type { Broker } from "./broker.js"
 import type { Connection } from "./connection.js"

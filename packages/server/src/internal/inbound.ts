@@ -6,8 +6,10 @@
  * pushes back on the client.
  */
 import { CodecError, type Packet, Parser } from "@mqttest/codec"
-import { Cause, Effect, Stream } from "effect"
 import type * as Arr from "effect/Array"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import type * as Socket from "effect/socket/Socket"
 import type { Broker, EventInput } from "./broker.js"
 import type { Connection } from "./connection.js"

@@ -4,7 +4,8 @@
  * `ackDelay: expected a number of ms, { fixed, times? }, …; got "x"`.
  * Unknown keys name the keys accepted there (and the nearest one).
  */
-import { SchemaAST, SchemaIssue } from "effect"
+import * as SchemaAST from "effect/SchemaAST"
+import * as SchemaIssue from "effect/SchemaIssue"
 
 interface Line {
   readonly path: ReadonlyArray<PropertyKey>

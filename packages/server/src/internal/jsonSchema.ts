@@ -6,7 +6,8 @@
  * in JSON Schema and would make its union accept every value: a JSON file
  * cannot hold one, so it is left out.
  */
-import { JsonSchema, Schema } from "effect"
+import * as JsonSchema from "effect/JsonSchema"
+import * as Schema from "effect/Schema"
 
 type Json = null | boolean | number | string | ReadonlyArray<Json> | { readonly [key: string]: Json }
 

@@ -2,7 +2,7 @@
  * The options of the listeners besides TCP: TLS and WebSocket.
  */
 import type { Fault } from "@mqttest/behavior"
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /** What a server needs of `Certificates.make()` to serve faulty certificates (structural: no X.509 code here). */
 export interface FaultyCertificates {

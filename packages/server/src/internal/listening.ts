@@ -5,7 +5,7 @@
 import type * as Net from "node:net"
 import type { Duplex } from "node:stream"
 import type { Fault } from "@mqttest/behavior"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { ListenError } from "../ListenError.js"
 import type * as Transport from "./transport.js"
 

@@ -7,7 +7,13 @@
  */
 
 import type { Policy } from "@mqttest/behavior"
-import { Cause, Deferred, Duration, Effect, Exit, FiberMap, FiberSet } from "effect"
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberMap from "effect/FiberMap"
+import * as FiberSet from "effect/FiberSet"
 import type * as Socket from "effect/socket/Socket"
 import type { CloseReason } from "../ServerEvent.js"
 import type { Broker, EventInput } from "./broker.js"

@@ -7,7 +7,11 @@
  * asks for it).
  */
 import { Encoder, type Packet } from "@mqttest/codec"
-import { Clock, Duration, Effect, Queue, Stream } from "effect"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
+import * as Stream from "effect/Stream"
 import type * as Socket from "effect/socket/Socket"
 import type { Broker, EventInput } from "./broker.js"
 import type { Connection } from "./connection.js"

@@ -8,7 +8,12 @@
  */
 
 import type { Packet } from "@mqttest/codec"
-import { type Cause, Clock, Duration, Effect, Latch, Queue } from "effect"
+import type * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Latch from "effect/Latch"
+import * as Queue from "effect/Queue"
 
 /** A packet a `reorder` fault held back, now written without further faults. */
 export interface Released {

@@ -1,7 +1,7 @@
 /**
  * Ports and port ranges, as Schemas.
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 const Port = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))
 

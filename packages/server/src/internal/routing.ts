@@ -4,7 +4,7 @@
  */
 import type { Packet } from "@mqttest/codec"
 import { Message, type Session } from "@mqttest/session"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { Broker } from "./broker.js"
 import type { Connection } from "./connection.js"
 

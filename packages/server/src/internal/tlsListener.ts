@@ -5,7 +5,7 @@
 import * as Net from "node:net"
 import type * as Tls from "node:tls"
 import type { Fault } from "@mqttest/behavior"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { ListenError } from "../ListenError.js"
 import type { FaultyCertificates } from "./listenerOptions.js"
 import { type Bound, bindFirst, boundTo, type Handlers } from "./listening.js"

@@ -6,7 +6,7 @@
  */
 import * as Fs from "node:fs"
 import * as Net from "node:net"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { ListenError } from "../ListenError.js"
 import type { Address, Bound, Handlers } from "./listening.js"
 import type * as Transport from "./transport.js"

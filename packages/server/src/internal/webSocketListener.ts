@@ -7,7 +7,7 @@
 import type * as Http from "node:http"
 import type * as Net from "node:net"
 import type * as Tls from "node:tls"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import WebSocket, { createWebSocketStream, WebSocketServer } from "ws"
 import type { ListenError } from "../ListenError.js"
 import { type Bound, bindFirst, type Handlers, urlOf } from "./listening.js"

@@ -12,8 +12,8 @@
  * writes wait for `drain` when the stream's buffer is full.
  */
 import type { Duplex } from "node:stream"
-import { Effect } from "effect"
 import type * as Arr from "effect/Array"
+import * as Effect from "effect/Effect"
 import * as Socket from "effect/socket/Socket"
 
 type Chunks = Arr.NonEmptyReadonlyArray<Uint8Array | string>
