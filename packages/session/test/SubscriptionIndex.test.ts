@@ -37,6 +37,27 @@ describe("SubscriptionIndex", () => {
     assert.strictEqual(index.size, 2)
   })
 
+  it("a topic matched before sees every later subscribe, replace and unsubscribe", () => {
+    const index = new SubscriptionIndex.SubscriptionIndex()
+    const seen = () =>
+      index
+        .match("a/b")
+        .map((s) => `${s.clientId}:${s.topicFilter}:${s.qos}`)
+        .sort()
+    index.add(parse("a/b"), sub("c1", "a/b"))
+    assert.deepStrictEqual(seen(), ["c1:a/b:1"])
+    assert.deepStrictEqual(seen(), ["c1:a/b:1"])
+    index.add(parse("a/#"), sub("c2", "a/#"))
+    assert.deepStrictEqual(seen(), ["c1:a/b:1", "c2:a/#:1"])
+    index.add(parse("a/b"), { ...sub("c1", "a/b"), qos: 0 })
+    assert.deepStrictEqual(seen(), ["c1:a/b:0", "c2:a/#:1"])
+    index.remove(parse("a/b"), "c1")
+    assert.deepStrictEqual(seen(), ["c2:a/#:1"])
+    // Many different topic names (more than it keeps) match as well.
+    for (let i = 0; i < 3000; i++) assert.strictEqual(index.match(`a/${i}`).length, 1)
+    assert.deepStrictEqual(seen(), ["c2:a/#:1"])
+  })
+
   it("keeps $ topics away from leading wildcards", () => {
     const index = new SubscriptionIndex.SubscriptionIndex()
     index.add(parse("#"), sub("c", "#"))
