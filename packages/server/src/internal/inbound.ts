@@ -116,6 +116,8 @@ export const run = (deps: InboundDeps): Effect.Effect<void, Socket.SocketError> 
       if (conn.outbox.overReadLimit) yield* waitForRoom
       // The last PUBLISH filled a consumer's outbox: wait for it (TCP pushes back on this client).
       if (conn.outbox.blocked) yield* conn.outbox.untilConsumerHasRoom
+      // The dump is far behind: one read can hold thousands of packets, so this is checked per packet.
+      if (deps.dumpLagging()) yield* deps.dumped
       if (conn.closing !== undefined) return
       conn.countPacketIn()
       handled++
