@@ -207,6 +207,24 @@ export const Behavior = Schema.Struct({
   maxTime: Schema.optionalKey(Millis),
   /** Keep the session this long after the connection closes (ms), whatever the client asked for. */
   sessionExpiry: Schema.optionalKey(Millis),
+  /**
+   * The longest keep alive a client may have (s), as brokers' `max_keepalive`: an MQTT 5 client
+   * asking for more, or for 0 (none), gets this as CONNACK's Server Keep Alive and is held to it; one
+   * asking for less keeps its own. MQTT 3 clients: see `maxKeepAliveMqtt3`.
+   */
+  maxKeepAlive: Schema.optionalKey(
+    Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 65535 })).annotate({
+      expected: "a whole number of seconds from 1 to 65535"
+    })
+  ),
+  /**
+   * An MQTT 3.1/3.1.1 client asking for more than `maxKeepAlive` (or 0), which MQTT 3 cannot tell
+   * another value: `"refuse"` (the default, as mosquitto: CONNACK 0x02 identifier rejected) or
+   * `"accept"` (it keeps its own keep alive). Either way a Warning says so.
+   */
+  maxKeepAliveMqtt3: Schema.optionalKey(
+    Schema.Literals(["refuse", "accept"]).annotate({ expected: '"refuse" or "accept"' })
+  ),
   /** Accept only client ids with this prefix. */
   clientIdPrefix: Schema.optionalKey(ClientIdPrefix),
   /** Accept only these credentials. */
@@ -297,6 +315,8 @@ export const BehaviorConfig = Schema.Struct({
   maxPacketsDelay: perConnection(Millis),
   maxTime: perConnection(Millis),
   sessionExpiry: perConnection(Millis),
+  maxKeepAlive: perConnection(Behavior.fields.maxKeepAlive.schema),
+  maxKeepAliveMqtt3: perConnection(Behavior.fields.maxKeepAliveMqtt3.schema),
   clientIdPrefix: perConnection(ClientIdPrefix),
   credentials: perConnection(Credentials),
   refuseSubscribe: perConnection(RefuseSubscribe),

@@ -81,6 +81,14 @@ export const flags = {
     "session-expire",
     "ms[,ms…]: keep sessions this long after the connection closes, per connection; - = as the client asks"
   ),
+  maxKeepAlive: text(
+    "max-keep-alive",
+    "s[,s…]: the longest keep alive a client may have, per connection (MQTT 5: more or 0 gets this as Server Keep Alive); - = none"
+  ),
+  maxKeepAliveMqtt3: text(
+    "max-keep-alive-mqtt3",
+    "An MQTT 3 client over --max-keep-alive: refuse (CONNACK 0x02, the default) or accept"
+  ),
   refuseSubscribe: repeated("refuse-subscribe", "Topic filter whose subscriptions are refused, repeatable"),
   refusePublish: repeated("refuse-publish", "Topic filter whose publishes are refused, repeatable"),
   refuseUnsubscribe: repeated("refuse-unsubscribe", "Topic filter whose unsubscribes are refused, repeatable"),
@@ -239,6 +247,14 @@ export const toConfig = (f: Flags): Effect.Effect<Config.MqttestConfig, UsageErr
     const sessionExpire = opt(f.sessionExpire)
     if (sessionExpire !== undefined) {
       out.sessionExpiry = yield* perConnection("session-expire", sessionExpire, fields.sessionExpiry.schema)
+    }
+    const maxKeepAlive = opt(f.maxKeepAlive)
+    if (maxKeepAlive !== undefined) {
+      out.maxKeepAlive = yield* perConnection("max-keep-alive", maxKeepAlive, fields.maxKeepAlive.schema)
+    }
+    const maxKeepAliveMqtt3 = opt(f.maxKeepAliveMqtt3)
+    if (maxKeepAliveMqtt3 !== undefined) {
+      out.maxKeepAliveMqtt3 = yield* checked("max-keep-alive-mqtt3", fields.maxKeepAliveMqtt3.schema)(maxKeepAliveMqtt3)
     }
     const maxPktDelay = opt(f.maxPktDelay)
     if (maxPktDelay !== undefined) {

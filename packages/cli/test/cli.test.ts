@@ -219,6 +219,29 @@ describe("mqttest CLI", () => {
     }
   })
 
+  test("--max-keep-alive: MQTT 5 clients over it are told it; --max-keep-alive-mqtt3 accept lets MQTT 3 ones in", async () => {
+    const { cli, url } = await start(["--max-keep-alive", "20", "--max-keep-alive-mqtt3", "accept"])
+    const v5 = mqtt.connect(url, { protocolVersion: 5, clientId: "v5", keepalive: 300, reconnectPeriod: 0 })
+    const connack = await new Promise<mqtt.IConnackPacket>((resolve) => v5.once("connect", resolve))
+    assert.strictEqual(connack.properties?.serverKeepAlive, 20)
+    const v4 = await mqtt.connectAsync(url, { protocolVersion: 4, clientId: "v4", keepalive: 300, reconnectPeriod: 0 })
+    assert.isTrue(v4.connected)
+    await Promise.all([v5.endAsync(), v4.endAsync()])
+    cli.proc.kill("SIGTERM")
+    assert.strictEqual(await cli.exit, 0)
+    assert.match(cli.stderr(), /keep alive 300 s over the maximum of 20 s: accepted with the client's own/)
+  })
+
+  test("--max-keep-alive: an MQTT 3.1.1 client over it is refused (0x02) by default", async () => {
+    const { cli, url } = await start(["--max-keep-alive", "20"])
+    const client = mqtt.connect(url, { protocolVersion: 4, clientId: "v4", keepalive: 300, reconnectPeriod: 0 })
+    const error = await new Promise<Error & { code?: number }>((resolve) => client.once("error", resolve))
+    client.end(true)
+    assert.strictEqual(error.code, 2)
+    cli.proc.kill("SIGTERM")
+    assert.strictEqual(await cli.exit, 0)
+  })
+
   test("--control stdin: commands in, one answer each out", async () => {
     const { cli, url } = await start(["--control", "stdin"])
     const client = await mqtt.connectAsync(url, { clientId: "ctl", reconnectPeriod: 0 })
@@ -593,7 +616,9 @@ describe("mqttest CLI exit codes and errors", () => {
       [["--receive-maximum", "0"], "--receive-maximum: expected a value between 1 and 65535, got 0"],
       [["--max-qos", "3"], "--max-qos: expected 0 | 1 | 2, got 3"],
       [["--max-packet-size", "1"], "--max-packet-size: expected a value between 2 and 268435460, got 1"],
-      [["--connect-timeout", "soon"], '--connect-timeout: expected a whole number, got "soon"']
+      [["--connect-timeout", "soon"], '--connect-timeout: expected a whole number, got "soon"'],
+      [["--max-keep-alive", "0"], "--max-keep-alive: expected a whole number of seconds from 1 to 65535, got 0"],
+      [["--max-keep-alive-mqtt3", "maybe"], '--max-keep-alive-mqtt3: expected "refuse" or "accept"']
     ]
     for (const [args, message] of cases) {
       const { code, stderr } = await run(args)

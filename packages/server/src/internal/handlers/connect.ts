@@ -155,6 +155,18 @@ export const handleConnect = (broker: Broker, conn: Connection, packet: Packet.C
     }
   }
 
+  // A keep alive over the maximum (or none): MQTT 3 cannot be told another one.
+  const maxKeepAlive = conn.policy.behavior.maxKeepAlive
+  const overMaximum = maxKeepAlive !== undefined && (packet.keepAlive === 0 || packet.keepAlive > maxKeepAlive)
+  if (overMaximum && level !== 5) {
+    const refuses = conn.policy.behavior.maxKeepAliveMqtt3 !== "accept"
+    broker.warn(
+      conn,
+      `keep alive ${packet.keepAlive === 0 ? "0 (none)" : `${packet.keepAlive} s`} over the maximum of ${maxKeepAlive} s: ${refuses ? "refused (0x02)" : "accepted with the client's own"}`
+    )
+    if (refuses) return refuse(broker, conn, ReasonCode.V3Connack.IdentifierRejected, 0)
+  }
+
   // Another connection with this client id is taken over [MQTT-3.1.4-2].
   broker.own(clientId, conn, ReasonCode.V5.SessionTakenOver)
 
@@ -181,7 +193,8 @@ export const handleConnect = (broker: Broker, conn: Connection, packet: Packet.C
       topicAliasMaximum: props?.topicAliasMaximum ?? 0,
       requestProblemInformation: props?.requestProblemInformation ?? true
     }
-    const serverKeepAlive = broker.config.capabilities.serverKeepAlive
+    // An imposed Server Keep Alive wins; else the maximum, for a client over it [MQTT-3.1.2-21].
+    const serverKeepAlive = broker.config.capabilities.serverKeepAlive ?? (overMaximum ? maxKeepAlive : undefined)
     if (serverKeepAlive !== undefined) keepAlive = serverKeepAlive
     properties = connackProperties(broker, {
       assigned: assigned ? clientId : undefined,
