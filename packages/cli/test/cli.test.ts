@@ -242,6 +242,42 @@ describe("mqttest CLI", () => {
     assert.strictEqual(await cli.exit, 0)
   })
 
+  test("a config file's authentication script: a three-step exchange with MQTT.js", async () => {
+    const dir = tempDir()
+    try {
+      const steps = [
+        { expect: "hello", reply: "continue", data: "c1" },
+        { expect: "r1", reply: "continue", data: { hex: "6332" } },
+        { expect: "r2", reply: "success", data: "welcome" }
+      ]
+      Fs.writeFileSync(`${dir}/c.json`, JSON.stringify({ authentication: { TOKEN: { steps } } }))
+      const { cli, url } = await start(["--config", `${dir}/c.json`])
+      const client = mqtt.connect(url, {
+        protocolVersion: 5,
+        clientId: "auth",
+        reconnectPeriod: 0,
+        properties: { authenticationMethod: "TOKEN", authenticationData: Buffer.from("hello") }
+      })
+      const answers: Record<string, string> = { c1: "r1", c2: "r2" }
+      client.handleAuth = (packet, callback) =>
+        callback(undefined, {
+          cmd: "auth",
+          reasonCode: 0x18,
+          properties: {
+            authenticationMethod: "TOKEN",
+            authenticationData: Buffer.from(answers[`${packet.properties?.authenticationData}`] ?? "?")
+          }
+        })
+      const connack = await new Promise<mqtt.IConnackPacket>((resolve) => client.once("connect", resolve))
+      assert.strictEqual(`${connack.properties?.authenticationData}`, "welcome")
+      await client.endAsync()
+      cli.proc.kill("SIGTERM")
+      assert.strictEqual(await cli.exit, 0)
+    } finally {
+      Fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   test("--control stdin: commands in, one answer each out", async () => {
     const { cli, url } = await start(["--control", "stdin"])
     const client = await mqtt.connectAsync(url, { clientId: "ctl", reconnectPeriod: 0 })
@@ -602,6 +638,21 @@ describe("mqttest CLI exit codes and errors", () => {
     const code = await cli.exit
     return { code, stderr: cli.stderr() }
   }
+
+  test("a config file's authentication with a bad step is refused, naming what is accepted", async () => {
+    const dir = tempDir()
+    try {
+      Fs.writeFileSync(`${dir}/c.json`, JSON.stringify({ authentication: { TOKEN: { steps: [{ reply: "maybe" }] } } }))
+      const { code, stderr } = await run(["--config", `${dir}/c.json`])
+      assert.strictEqual(code, 2)
+      assert.include(
+        stderr,
+        'authentication.TOKEN.steps[0].reply: expected "continue" | "success" | "fail", got "maybe"'
+      )
+    } finally {
+      Fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
 
   test("2 for a bad flag value, naming the flag and what was expected, without a stack trace", async () => {
     const { code, stderr } = await run(["--ack-delay", "abc"])

@@ -12,6 +12,7 @@ import { Behavior } from "@mqttest/behavior"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type * as SchemaIssue from "effect/SchemaIssue"
+import { Authentication } from "./Authentication.js"
 import { DumpDecode } from "./Dump.js"
 import { defaulted, filled } from "./internal/defaults.js"
 import * as Issues from "./internal/issues.js"
@@ -163,6 +164,11 @@ export const MqttestConfig = Schema.Struct({
   dumpPrefix: defaulted(Schema.String, ""),
   /** How PUBLISH payloads are decoded in dumps. */
   dumpDecode: Schema.optionalKey(DumpDecode),
+  /**
+   * MQTT 5 enhanced authentication: authenticators by authentication method
+   * (see `Authentication`). A CONNECT naming another method gets CONNACK 0x8C.
+   */
+  authentication: Schema.optionalKey(Authentication),
   /** Stop the server once this many connections have been accepted and have closed. */
   maxConnect: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
   /** Stop the server this long after it started (ms). */
@@ -245,7 +251,8 @@ export const ServerOptions = Schema.Struct({
   offline: fields.offline,
   dumps: filled(fields.dumps),
   dumpPrefix: filled(fields.dumpPrefix),
-  dumpDecode: fields.dumpDecode
+  dumpDecode: fields.dumpDecode,
+  authentication: fields.authentication
 })
 
 /**

@@ -5,6 +5,10 @@
  */
 
 /** @since 0.1.0 */
+export * as Authentication from "./Authentication.js"
+/**
+ * @since 0.1.0
+ */
 export * as Certificates from "./Certificates.js"
 /** @since 0.1.0 */
 export * as Config from "./Config.js"

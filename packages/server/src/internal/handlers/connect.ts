@@ -11,6 +11,7 @@ import type { Broker } from "../broker.js"
 import type { Connection } from "../connection.js"
 import * as Decisions from "../decisions.js"
 import * as Routing from "../routing.js"
+import * as Auth from "./auth.js"
 
 const NEVER_EXPIRES = 0xffffffff
 const conservativeId = /^[0-9a-zA-Z]{1,23}$/
@@ -133,11 +134,9 @@ export const handleConnect = (broker: Broker, conn: Connection, packet: Packet.C
     return broker.violation(conn, "password without a user name", "MQTT-3.1.2-22")
   }
   if (level === 5) {
-    if (packet.properties?.authenticationMethod !== undefined) {
-      broker.warn(
-        conn,
-        `authentication method ${JSON.stringify(packet.properties.authenticationMethod)} is not supported`
-      )
+    const method = packet.properties?.authenticationMethod
+    if (method !== undefined && !Auth.supports(broker, method)) {
+      broker.warn(conn, `authentication method ${JSON.stringify(method)} is not supported`, "MQTT-4.12.0-1")
       return refuse(broker, conn, 0, ReasonCode.V5.BadAuthenticationMethod)
     }
     const caps = broker.config.capabilities
@@ -167,6 +166,37 @@ export const handleConnect = (broker: Broker, conn: Connection, packet: Packet.C
     if (refuses) return refuse(broker, conn, ReasonCode.V3Connack.IdentifierRejected, 0)
   }
 
+  const accepted = (auth?: Auth.Accepted) =>
+    accept(broker, conn, packet, { clientId, assigned, overMaximum, maxKeepAlive, auth })
+  // Enhanced authentication: the exchange first, then the CONNACK (or a refusal).
+  const method = level === 5 ? packet.properties?.authenticationMethod : undefined
+  if (method !== undefined) {
+    return Auth.begin(broker, conn, {
+      method,
+      data: packet.properties?.authenticationData,
+      clientId,
+      accepted,
+      refused: (reasonCode) => refuse(broker, conn, 0, reasonCode)
+    })
+  }
+  accepted()
+}
+
+/** Accepts a client whose CONNECT passed every check (and its authentication exchange): session, CONNACK, keep alive. */
+const accept = (
+  broker: Broker,
+  conn: Connection,
+  packet: Packet.Connect,
+  checked: {
+    readonly clientId: string
+    readonly assigned: boolean
+    readonly overMaximum: boolean
+    readonly maxKeepAlive: number | undefined
+    readonly auth: Auth.Accepted | undefined
+  }
+): void => {
+  const { clientId, assigned, overMaximum, maxKeepAlive } = checked
+  const level = packet.protocolLevel
   // Another connection with this client id is taken over [MQTT-3.1.4-2].
   broker.own(clientId, conn, ReasonCode.V5.SessionTakenOver)
 
@@ -201,6 +231,8 @@ export const handleConnect = (broker: Broker, conn: Connection, packet: Packet.C
       serverKeepAlive,
       responseInformation: props?.requestResponseInformation === true ? broker.config.responseInformation : undefined
     })
+    // The same Authentication Method, and the exchange's last data, in a successful CONNACK [MQTT-4.12.0-5].
+    if (checked.auth !== undefined) properties = { ...properties, ...Auth.connackProperties(checked.auth) }
   }
   conn.accepted({ session, will: packet.will, keepAlive, limits })
   Decisions.holdForConnack(broker, conn)

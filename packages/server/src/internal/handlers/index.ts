@@ -6,6 +6,7 @@ import type { Packet } from "@mqttest/codec"
 import { ReasonCode } from "@mqttest/codec"
 import type { Broker } from "../broker.js"
 import type { Connection } from "../connection.js"
+import * as Auth from "./auth.js"
 import { handleConnect } from "./connect.js"
 import { handlePuback, handlePubcomp, handlePublish, handlePubrec, handlePubrel } from "./publish.js"
 import { handleSubscribe, handleUnsubscribe } from "./subscribe.js"
@@ -35,6 +36,18 @@ export const dispatch = (broker: Broker, conn: Connection, packet: Packet.Packet
   if (!conn.connectReceived && packet._tag !== "Connect") {
     return broker.violation(conn, `the first packet must be CONNECT, got ${packet._tag.toUpperCase()}`, "MQTT-3.1.0-1")
   }
+  // During the authentication exchange of a CONNECT only AUTH and DISCONNECT may come [MQTT-3.1.2-30].
+  if (Auth.beforeConnack(conn)) {
+    if (packet._tag === "Disconnect") return broker.close(conn, "ClientDisconnect")
+    if (packet._tag !== "Auth" && packet._tag !== "Connect") {
+      return Auth.protocolError(
+        broker,
+        conn,
+        `${packet._tag.toUpperCase()} during the authentication exchange, before CONNACK: only AUTH or DISCONNECT may come`,
+        "MQTT-3.1.2-30"
+      )
+    }
+  }
   switch (packet._tag) {
     case "Connect":
       return handleConnect(broker, conn, packet)
@@ -57,7 +70,7 @@ export const dispatch = (broker: Broker, conn: Connection, packet: Packet.Packet
     case "Disconnect":
       return handleDisconnect(broker, conn, packet)
     case "Auth":
-      return broker.violation(conn, "AUTH without an authentication method in CONNECT", "MQTT-4.12.0-1")
+      return Auth.handleAuth(broker, conn, packet)
     case "Connack":
     case "Suback":
     case "Unsuback":
