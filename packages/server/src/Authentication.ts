@@ -10,6 +10,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import * as ScramServer from "./internal/scram.js"
 
 /**
  * Authentication Data in a config: UTF-8 text, or `{ hex }` for bytes.
@@ -69,6 +70,8 @@ export interface Exchange {
   readonly connection: number
   /** True for a re-authentication (AUTH 0x19 on a connection that is already up). */
   readonly reauthentication: boolean
+  /** What the authenticator keeps from one step of this exchange to the next (empty at step 0). */
+  readonly memory: Map<string, unknown>
 }
 
 /**
@@ -98,11 +101,29 @@ export const fail = (reasonCode = 0x87): Answer => ({ _tag: "Failure", reasonCod
 export type AuthenticateFunction = (exchange: Exchange) => Effect.Effect<Answer, unknown>
 
 /**
- * An authenticator: a script, or (library only) a function.
+ * SCRAM (RFC 5802, RFC 7677) with these users and passwords: the CONNECT
+ * carries the client-first message, the server's AUTH 0x18 the
+ * server-first, the client's AUTH 0x18 the client-final, and CONNACK the
+ * server-final (`v=` signature). Channel binding is not offered; user names
+ * and passwords are used as given (no SASLprep).
+ * @since 0.1.0
+ */
+export const Scram = Schema.Struct({
+  scram: Schema.Literals(["SHA-1", "SHA-256"]),
+  users: Schema.Record(Schema.String, Schema.String),
+  /** PBKDF2 iterations announced in server-first. Default 4096. */
+  iterations: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1_000_000 })))
+})
+/** @since 0.1.0 */
+export type Scram = typeof Scram.Type
+
+/**
+ * An authenticator: a script, SCRAM, or (library only) a function.
  * @since 0.1.0
  */
 export const Authenticator = Schema.Union([
   Script,
+  Scram,
   Schema.declare((u: unknown): u is AuthenticateFunction => typeof u === "function", {
     title: "AuthenticateFunction",
     description: "a function (exchange) => Effect<Answer> (library only)"
@@ -136,6 +157,7 @@ const sameBytes = (a: Uint8Array | undefined, b: Uint8Array): boolean =>
  */
 export const toFunction = (authenticator: Authenticator): AuthenticateFunction => {
   if (typeof authenticator === "function") return authenticator
+  if ("scram" in authenticator) return ScramServer.authenticator(authenticator)
   const steps = authenticator.steps
   return (exchange) =>
     Effect.sync(() => {

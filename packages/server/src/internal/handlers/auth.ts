@@ -20,6 +20,8 @@ export interface Accepted {
 
 interface Exchange {
   step: number
+  /** What the authenticator keeps between the steps of this exchange. */
+  readonly memory: Map<string, unknown>
   /** True while the client's next AUTH is awaited (false while the authenticator works). */
   awaiting: boolean
   readonly reauthentication: boolean
@@ -75,7 +77,7 @@ export const begin = (
     method: start.method,
     clientId: start.clientId,
     authenticate: Authentication.toFunction(broker.config.authentication![start.method]!),
-    exchange: { step: 0, awaiting: false, reauthentication: false },
+    exchange: { step: 0, memory: new Map(), awaiting: false, reauthentication: false },
     first: { accepted: start.accepted, refused: start.refused }
   }
   states.set(conn, state)
@@ -127,7 +129,7 @@ export const handleAuth = (broker: Broker, conn: Connection, packet: Packet.Auth
       "MQTT-4.12.1-1"
     )
   }
-  state.exchange = { step: 0, awaiting: false, reauthentication: true }
+  state.exchange = { step: 0, memory: new Map(), awaiting: false, reauthentication: true }
   ask(broker, conn, state, packet.properties?.authenticationData)
 }
 
@@ -141,7 +143,8 @@ const ask = (broker: Broker, conn: Connection, state: State, data: Uint8Array | 
     data,
     clientId: state.clientId,
     connection: conn.id,
-    reauthentication: exchange.reauthentication
+    reauthentication: exchange.reauthentication,
+    memory: exchange.memory
   }
   conn.io.fork(
     Effect.suspend(() => state.authenticate(question)).pipe(
