@@ -222,6 +222,16 @@ export const Behavior = Schema.Struct({
    * another value: `"refuse"` (the default, as mosquitto: CONNACK 0x02 identifier rejected) or
    * `"accept"` (it keeps its own keep alive). Either way a Warning says so.
    */
+  /**
+   * A faulty enhanced authentication exchange: `"badFinalData"` (the success's data altered: for
+   * SCRAM a wrong server signature), `"neverFinish"` (blackholed after the server's first AUTH),
+   * `"extraRound"` (one more AUTH 0x18 round), `"dropMethod"` (no method in the success).
+   */
+  authFault: Schema.optionalKey(
+    Schema.Literals(["badFinalData", "neverFinish", "extraRound", "dropMethod"]).annotate({
+      expected: '"badFinalData", "neverFinish", "extraRound" or "dropMethod"'
+    })
+  ),
   maxKeepAliveMqtt3: Schema.optionalKey(
     Schema.Literals(["refuse", "accept"]).annotate({ expected: '"refuse" or "accept"' })
   ),
@@ -317,6 +327,7 @@ export const BehaviorConfig = Schema.Struct({
   sessionExpiry: perConnection(Millis),
   maxKeepAlive: perConnection(Behavior.fields.maxKeepAlive.schema),
   maxKeepAliveMqtt3: perConnection(Behavior.fields.maxKeepAliveMqtt3.schema),
+  authFault: perConnection(Behavior.fields.authFault.schema),
   clientIdPrefix: perConnection(ClientIdPrefix),
   credentials: perConnection(Credentials),
   refuseSubscribe: perConnection(RefuseSubscribe),

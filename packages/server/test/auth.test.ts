@@ -204,6 +204,83 @@ describe("enhanced authentication (scripted)", () => {
   )
 })
 
+describe("authentication faults (authFault)", () => {
+  const twoSteps: Authentication.Script = {
+    steps: [
+      { expect: "hello", reply: "continue", data: "challenge" },
+      { expect: "answer", reply: "success", data: "welcome" }
+    ]
+  }
+  /** A raw client that sent CONNECT and answered the server's first AUTH. */
+  const answered = (server: MqttServer.MqttServer["Service"]) =>
+    Effect.gen(function* () {
+      const raw = yield* rawClient(server, 5)
+      yield* connectWith(raw, "TOKEN", "hello")
+      assert.strictEqual(decode((yield* expectNext(raw, "Auth")).properties?.authenticationData), "challenge")
+      yield* raw.send(auth(0x18, "TOKEN", "answer"))
+      return raw
+    })
+  const faulted = (fault: string) =>
+    withServer({ authentication: { TOKEN: twoSteps }, authFault: fault as "extraRound" })
+
+  it.effect('"extraRound": one more AUTH 0x18 before the success, which comes after the client answers it', () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      const raw = yield* answered(server)
+      const extra = yield* expectNext(raw, "Auth")
+      assert.strictEqual(extra.reasonCode, 0x18)
+      yield* raw.send(auth(0x18, "TOKEN", "anything"))
+      const connack = yield* expectNext(raw, "Connack")
+      assert.deepStrictEqual([connack.reasonCode, decode(connack.properties?.authenticationData)], [0, "welcome"])
+      const fault = yield* server.waitFor(ServerEvent.is("FaultInjected"))
+      assert.strictEqual(fault.fault, "authFault.extraRound")
+    }).pipe(faulted("extraRound"))
+  )
+
+  it.effect('"dropMethod": the successful CONNACK and AUTH 0x00 leave out the Authentication Method', () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      const raw = yield* answered(server)
+      const connack = yield* expectNext(raw, "Connack")
+      assert.strictEqual(connack.reasonCode, 0)
+      assert.strictEqual(connack.properties?.authenticationMethod, undefined)
+      assert.strictEqual(decode(connack.properties?.authenticationData), "welcome")
+      yield* raw.send(auth(0x19, "TOKEN", "hello"))
+      yield* expectNext(raw, "Auth")
+      yield* raw.send(auth(0x18, "TOKEN", "answer"))
+      const done = yield* expectNext(raw, "Auth")
+      assert.deepStrictEqual([done.reasonCode, done.properties?.authenticationMethod], [0, undefined])
+    }).pipe(faulted("dropMethod"))
+  )
+
+  it.effect('"badFinalData": the success carries altered data', () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      const raw = yield* answered(server)
+      const connack = yield* expectNext(raw, "Connack")
+      const data = connack.properties?.authenticationData ?? new Uint8Array()
+      assert.strictEqual(data.length, "welcome".length)
+      assert.notStrictEqual(decode(data), "welcome")
+      assert.strictEqual((yield* server.waitFor(ServerEvent.is("FaultInjected"))).fault, "authFault.badFinalData")
+    }).pipe(faulted("badFinalData"))
+  )
+
+  it.effect(
+    '"neverFinish": once the client answers the first AUTH, the connection is blackholed (kept open, silent)',
+    () =>
+      Effect.gen(function* () {
+        const server = yield* MqttServer.MqttServer
+        const raw = yield* rawClient(server, 5)
+        yield* connectWith(raw, "TOKEN", "hello")
+        yield* expectNext(raw, "Auth")
+        yield* raw.send(auth(0x18, "TOKEN", "answer"))
+        assert.strictEqual((yield* server.waitFor(ServerEvent.is("FaultInjected"))).fault, "authFault.neverFinish")
+        yield* server.waitFor(ServerEvent.is("FaultInjected", (e) => e.fault === "blackhole"))
+        assert.strictEqual((yield* server.stats).openConnections, 1)
+      }).pipe(faulted("neverFinish"))
+  )
+})
+
 describe("enhanced authentication (a function)", () => {
   it.effect("each step is asked with its number, the data and the client; a defect fails with 0x80", () =>
     Effect.gen(function* () {

@@ -81,6 +81,28 @@ describe("SCRAM", () => {
     }).pipe(withServer({ authentication: { "SCRAM-SHA-256": { scram: "SHA-256", users: { user: "pencil" } } } }))
   )
 
+  it.effect('authFault "badFinalData" with SCRAM: CONNACK 0x00 with a server signature the client must reject', () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      const { connack, expected } = yield* exchange(
+        yield* rawClient(server, 5),
+        "SCRAM-SHA-256",
+        "sha256",
+        "user",
+        "pencil"
+      )
+      assert.strictEqual(connack.reasonCode, 0)
+      const final = decode(connack.properties?.authenticationData)
+      assert.match(final, /^v=[A-Za-z0-9+/]+=*$/)
+      assert.notStrictEqual(final, expected.serverFinal)
+    }).pipe(
+      withServer({
+        authentication: { "SCRAM-SHA-256": { scram: "SHA-256", users: { user: "pencil" } } },
+        authFault: "badFinalData"
+      })
+    )
+  )
+
   it.effect("SCRAM-SHA-1 as well; a wrong password, or an unknown user, gets CONNACK 0x87", () =>
     Effect.gen(function* () {
       const server = yield* MqttServer.MqttServer

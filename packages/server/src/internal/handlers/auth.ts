@@ -11,10 +11,11 @@ import * as Effect from "effect/Effect"
 import * as Authentication from "../../Authentication.js"
 import type { Broker } from "../broker.js"
 import type { Connection } from "../connection.js"
+import * as Decisions from "../decisions.js"
 
-/** A finished exchange: the method, and the data of the authenticator's last answer (for CONNACK). */
+/** A finished exchange: the method (left out by the `dropMethod` fault), and the data of the last answer. */
 export interface Accepted {
-  readonly method: string
+  readonly method: string | undefined
   readonly data: Uint8Array | undefined
 }
 
@@ -86,7 +87,7 @@ export const begin = (
 
 /** The CONNACK properties of a finished exchange [MQTT-4.12.0-5]. */
 export const connackProperties = (auth: Accepted): Packet.ConnackProperties => ({
-  authenticationMethod: auth.method,
+  ...(auth.method !== undefined ? { authenticationMethod: auth.method } : {}),
   ...(auth.data !== undefined ? { authenticationData: auth.data } : {})
 })
 
@@ -137,6 +138,18 @@ export const handleAuth = (broker: Broker, conn: Connection, packet: Packet.Auth
 const ask = (broker: Broker, conn: Connection, state: State, data: Uint8Array | undefined): void => {
   const exchange = state.exchange!
   exchange.awaiting = false
+  const fault = conn.policy.behavior.authFault
+  // The client answered the server's first AUTH: a server that never finishes goes silent now.
+  if (fault === "neverFinish" && exchange.step >= 1) {
+    broker.report(conn, { fault: "authFault.neverFinish", detail: "the exchange is left unfinished" })
+    return Decisions.blackhole(broker, conn)
+  }
+  // The client answered the extra round: the success it held back goes out now.
+  const heldBack = exchange.memory.get(EXTRA_ROUND) as Authentication.Answer | undefined
+  if (heldBack !== undefined) {
+    exchange.memory.delete(EXTRA_ROUND)
+    return carryOut(broker, conn, state, exchange, heldBack)
+  }
   const question: Authentication.Exchange = {
     method: state.method,
     step: exchange.step,
@@ -166,6 +179,22 @@ const authPacket = (reasonCode: number, method: string, data: Uint8Array | undef
   properties: { authenticationMethod: method, ...(data !== undefined ? { authenticationData: data } : {}) }
 })
 
+/** Where the `extraRound` fault keeps the success it holds back for one more round. */
+const EXTRA_ROUND = "mqttest:extraRound"
+
+/** The `badFinalData` fault's data: SCRAM's `v=` signature with its first byte flipped, or the data's. */
+const altered = (data: Uint8Array | undefined): Uint8Array => {
+  const text = data === undefined ? "" : new TextDecoder().decode(data)
+  if (text.startsWith("v=")) {
+    const signature = Buffer.from(text.slice(2), "base64")
+    signature[0] = (signature[0] ?? 0) ^ 0xff
+    return new TextEncoder().encode(`v=${signature.toString("base64")}`)
+  }
+  const out = data === undefined || data.length === 0 ? new Uint8Array(1) : Uint8Array.from(data)
+  out[0] = out[0]! ^ 0xff
+  return out
+}
+
 const carryOut = (
   broker: Broker,
   conn: Connection,
@@ -182,11 +211,36 @@ const carryOut = (
       return
     }
     case "Success": {
+      const fault = conn.policy.behavior.authFault
+      if (fault === "extraRound" && !exchange.memory.has(`${EXTRA_ROUND}:done`)) {
+        exchange.memory.set(`${EXTRA_ROUND}:done`, true)
+        exchange.memory.set(EXTRA_ROUND, answer)
+        broker.report(conn, { fault: "authFault.extraRound", detail: "one more AUTH 0x18 round before the success" })
+        exchange.awaiting = true
+        conn.send(authPacket(ReasonCode.V5.ContinueAuthentication, state.method, answer.data))
+        return
+      }
       state.exchange = undefined
       const first = state.first
       state.first = undefined
-      if (first !== undefined) return first.accepted({ method: state.method, data: answer.data })
-      conn.send(authPacket(0, state.method, answer.data))
+      let data = answer.data
+      if (fault === "badFinalData") {
+        data = altered(data)
+        broker.report(conn, { fault: "authFault.badFinalData", detail: "the success's Authentication Data is altered" })
+      }
+      const method = fault === "dropMethod" ? undefined : state.method
+      if (fault === "dropMethod") {
+        broker.report(conn, {
+          fault: "authFault.dropMethod",
+          detail: "the success leaves out the Authentication Method"
+        })
+      }
+      if (first !== undefined) return first.accepted({ method, data })
+      conn.send(
+        method === undefined
+          ? { _tag: "Auth", reasonCode: 0, properties: data ? { authenticationData: data } : {} }
+          : authPacket(0, method, data)
+      )
       return
     }
     case "Failure": {
