@@ -7,6 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import type { Packet } from "@mqttest/codec"
 import { Authentication, MqttServer, ServerEvent } from "@mqttest/server"
 import * as Effect from "effect/Effect"
+import { TestClock } from "effect/testing"
 import mqtt from "mqtt"
 import { connectPacket, type RawClient, rawClient, text } from "./helpers.js"
 
@@ -141,6 +142,19 @@ describe("enhanced authentication (scripted)", () => {
       const closed = yield* server.waitFor(ServerEvent.is("ConnectionClosed", (e) => e.clientId === "leaving"))
       assert.strictEqual(closed.reason, "ClientDisconnect")
     }).pipe(withServer({ authentication: { TOKEN: threeSteps } }))
+  )
+
+  it.effect("a client that stops answering before the CONNACK is closed at the connect timeout", () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      const raw = yield* rawClient(server, 5)
+      yield* connectWith(raw, "TOKEN", "hello")
+      yield* expectNext(raw, "Auth")
+      yield* TestClock.adjust("3 seconds")
+      yield* raw.closed
+      const closed = yield* server.waitFor(ServerEvent.is("ConnectionClosed"))
+      assert.strictEqual(closed.reason, "ConnectTimeout")
+    }).pipe(withServer({ authentication: { TOKEN: threeSteps }, connectTimeout: 2000 }))
   )
 
   it.effect("AUTH 0x00 from the client during the exchange is a protocol error (it must continue with 0x18)", () =>

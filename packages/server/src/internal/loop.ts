@@ -19,6 +19,7 @@ import type { CloseReason } from "../ServerEvent.js"
 import type { Broker, EventInput } from "./broker.js"
 import { Connection } from "./connection.js"
 import * as Decisions from "./decisions.js"
+import * as Auth from "./handlers/auth.js"
 import * as Inbound from "./inbound.js"
 import * as Outbound from "./outbound.js"
 import { Outbox } from "./outbox.js"
@@ -144,7 +145,10 @@ export const makeHandler = (deps: LoopDeps): ((link: Transport.Link, id: number)
         Effect.sleep(Duration.millis(config.connectTimeout)).pipe(
           Effect.andThen(
             Effect.sync(() => {
-              if (!conn.connectReceived) broker.close(conn, "ConnectTimeout")
+              // No CONNECT yet, or an authentication exchange still short of its CONNACK (unless a test blackholed it).
+              if (!conn.connectReceived || (Auth.beforeConnack(conn) && !conn.blackholed)) {
+                broker.close(conn, "ConnectTimeout")
+              }
             })
           )
         )
