@@ -104,6 +104,8 @@ const describe = (event: ServerEvent.ServerEvent): string => {
       return `connection ${event.connection ?? "-"}: ${event.fault}: ${event.detail}`
     case "EventsLost":
       return `${event.count} events lost: this output fell behind the server`
+    case "AuthStep":
+      return `connection ${event.connection}: ${event.reauthentication ? "re-authentication" : "authentication"} ${event.method} step ${event.step} (${event.dataLength} bytes): ${event.answer}${event.reasonCode !== undefined ? ` 0x${event.reasonCode.toString(16)}` : ""}`
     case "BehaviorChanged":
       return `behaviour changed: ${event.options.join(", ")}`
     case "ServerStopped":

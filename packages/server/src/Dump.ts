@@ -97,6 +97,12 @@ export const FaultEntry = entryOf("FaultInjected", ServerEvent.FaultInjected)
 export const ViolationEntry = entryOf("ProtocolViolation", ServerEvent.ProtocolViolation)
 
 /**
+ * One step of an enhanced authentication exchange (the `AuthStep` event; the data is in the packets' entries).
+ * @since 0.1.0
+ */
+export const AuthStepEntry = entryOf("AuthStep", ServerEvent.AuthStep)
+
+/**
  * One line of a dump.
  * @since 0.1.0
  */
@@ -105,7 +111,8 @@ export const DumpEntry = Schema.Union([
   ConnectionOpenedEntry,
   ConnectionClosedEntry,
   FaultEntry,
-  ViolationEntry
+  ViolationEntry,
+  AuthStepEntry
 ])
 /** @since 0.1.0 */
 export type DumpEntry = typeof DumpEntry.Type

@@ -195,6 +195,28 @@ export const FaultInjected = Schema.TaggedStruct("FaultInjected", {
 })
 
 /**
+ * One step of an MQTT 5 enhanced authentication exchange, as the server
+ * answered it: the method, the step (0 answers the CONNECT's — or the
+ * re-authentication's — data), what the server did, and the length of the
+ * client's data (the data itself is in the AUTH and CONNECT packets, in
+ * dumps and packet events).
+ * @since 0.1.0
+ */
+export const AuthStep = Schema.TaggedStruct("AuthStep", {
+  timestamp,
+  connection,
+  clientId,
+  method: Schema.String,
+  step: Schema.Int,
+  reauthentication: Schema.Boolean,
+  /** The client's Authentication Data, in bytes (0 without any). */
+  dataLength: Schema.Int,
+  /** What the server answered: AUTH 0x18, success (CONNACK 0x00 or AUTH 0x00), or a failure code. */
+  answer: Schema.Literals(["continue", "success", "failure"]),
+  reasonCode: Schema.optionalKey(Schema.Int)
+})
+
+/**
  * The behaviour configuration was changed at runtime.
  * @since 0.1.0
  */
@@ -240,6 +262,7 @@ export const ServerEvent = Schema.Union([
   Warning,
   ProtocolViolation,
   FaultInjected,
+  AuthStep,
   BehaviorChanged,
   EventsLost,
   ServerStopped

@@ -7,6 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import type { Packet } from "@mqttest/codec"
 import { Authentication, MqttServer, ServerEvent } from "@mqttest/server"
 import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import { TestClock } from "effect/testing"
 import mqtt from "mqtt"
 import { connectPacket, type RawClient, rawClient, text } from "./helpers.js"
@@ -76,7 +77,16 @@ describe("enhanced authentication (scripted)", () => {
       // The connection works as any other.
       yield* raw.send({ _tag: "Pingreq" })
       yield* expectNext(raw, "Pingresp")
-      // Each step is in the event stream (and the dumps): the AUTH packets both ways.
+      // Each step is an AuthStep event (the data itself is in the packets: PacketReceived/PacketSent, dumps).
+      const steps = yield* server.eventsAfter(0, (e) => e._tag === "AuthStep").pipe(Stream.take(3), Stream.runCollect)
+      assert.deepStrictEqual(
+        steps.map((e) => (e._tag === "AuthStep" ? [e.method, e.step, e.dataLength, e.answer, e.reauthentication] : [])),
+        [
+          ["TOKEN", 0, 5, "continue", false],
+          ["TOKEN", 1, 10, "continue", false],
+          ["TOKEN", 2, 10, "success", false]
+        ]
+      )
       const sent = yield* server.waitFor(ServerEvent.isPacket("PacketSent", "Auth", { clientId: "a" }))
       assert.strictEqual(sent.packet.reasonCode, 0x18)
     }).pipe(withServer({ authentication: { TOKEN: threeSteps } }))

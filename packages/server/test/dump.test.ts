@@ -3,7 +3,8 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Dump, MqttServer, ServerEvent } from "@mqttest/server"
+import type { Packet } from "@mqttest/codec"
+import { type Authentication, Dump, MqttServer, ServerEvent } from "@mqttest/server"
 import { Effect, Schedule, Stream } from "effect"
 import { call, collect, connectClient, connectPacket, rawClient, text } from "./helpers.js"
 
@@ -31,6 +32,46 @@ const withDumps = <A, E, R>(
   )
 
 describe("packet dumps", () => {
+  it.live("an enhanced authentication exchange: AuthStep entries, and the AUTH packets with their data", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const authentication: Authentication.Authentication = {
+        TOKEN: { steps: [{ reply: "continue", data: "challenge" }, { reply: "success" }] }
+      }
+      yield* withDumps(dir, { dumps: ["all.jsonl"], authentication }, (server) =>
+        Effect.scoped(
+          Effect.gen(function* () {
+            const raw = yield* rawClient(server, 5)
+            yield* raw.send(
+              connectPacket({
+                protocolLevel: 5,
+                clientId: "a",
+                properties: { authenticationMethod: "TOKEN", authenticationData: text("hi") }
+              })
+            )
+            yield* raw.next
+            yield* raw.send({ _tag: "Auth", reasonCode: 0x18, properties: { authenticationMethod: "TOKEN" } })
+            yield* raw.next
+          })
+        )
+      )
+      const all = yield* readAll(`${dir}/all.jsonl`)
+      const steps = all.filter((e) => e._tag === "AuthStep")
+      assert.deepStrictEqual(
+        steps.map((e) => (e._tag === "AuthStep" ? [e.step, e.dataLength, e.answer] : [])),
+        [
+          [0, 2, "continue"],
+          [1, 0, "success"]
+        ]
+      )
+      const challenge = all.find((e) => e._tag === "Packet" && e.direction === "out" && e.packet._tag === "Auth")
+      assert.strictEqual(
+        new TextDecoder().decode((challenge as { packet: Packet.Auth }).packet.properties?.authenticationData),
+        "challenge"
+      )
+    })
+  )
+
   it.live("payload fields: utf8 for UTF-8 text, json when it is JSON (white space first too), neither for binary", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir

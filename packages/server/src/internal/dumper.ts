@@ -121,7 +121,8 @@ export const make = (
         case "ConnectionOpened":
         case "ConnectionClosed":
         case "FaultInjected":
-        case "ProtocolViolation": {
+        case "ProtocolViolation":
+        case "AuthStep": {
           const { timestamp: _timestamp, ...rest } = event
           return { ...rest, time } as Dump.DumpEntry
         }

@@ -167,7 +167,23 @@ const ask = (broker: Broker, conn: Connection, state: State, data: Uint8Array | 
           return Authentication.fail(0x80)
         })
       ),
-      Effect.flatMap((answer) => Effect.sync(() => carryOut(broker, conn, state, exchange, answer)))
+      Effect.flatMap((answer) =>
+        Effect.sync(() => {
+          if (conn.closing !== undefined || state.exchange !== exchange) return
+          broker.deps.emit({
+            _tag: "AuthStep",
+            connection: conn.id,
+            ...(conn.clientId !== undefined ? { clientId: conn.clientId } : {}),
+            method: state.method,
+            step: question.step,
+            reauthentication: question.reauthentication,
+            dataLength: data?.length ?? 0,
+            answer: answer._tag === "Continue" ? "continue" : answer._tag === "Success" ? "success" : "failure",
+            ...(answer._tag === "Failure" ? { reasonCode: answer.reasonCode } : {})
+          })
+          carryOut(broker, conn, state, exchange, answer)
+        })
+      )
     )
   )
 }
