@@ -48,6 +48,10 @@ export const flags = {
     Flag.withDescription("Write every server event as a JSON line on stdout"),
     Flag.withDefault(false)
   ),
+  pretty: Flag.Boolean("pretty").pipe(
+    Flag.withDescription("With --events: a timeline line per event instead of JSON (coloured on a terminal)"),
+    Flag.withDefault(false)
+  ),
   control: text("control", "Read JSON-line commands from 'stdin' and answer each on stdout"),
   log: text("log", "Log level on stderr: error, warn, info, debug (default warn; -v = info, -vv = debug)"),
   version: Flag.Boolean("version").pipe(

@@ -11,8 +11,9 @@
 
 import * as Readline from "node:readline"
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Config, type ListenError, MqttServer, ServerEvent } from "@mqttest/server"
+import { Config, type ListenError, MqttServer, ServerEvent, Timeline } from "@mqttest/server"
 import * as Cause from "effect/Cause"
+import * as Argument from "effect/cli/Argument"
 import * as CliConfig from "effect/cli/CliConfig"
 import type * as CliError from "effect/cli/CliError"
 import * as CliOutput from "effect/cli/CliOutput"
@@ -113,6 +114,19 @@ const describe = (event: ServerEvent.ServerEvent): string => {
   }
 }
 
+/** Colours on a terminal, unless NO_COLOR is set (https://no-color.org). */
+const colorful = (stream: NodeJS.WriteStream): boolean =>
+  stream.isTTY === true && (process.env.NO_COLOR === undefined || process.env.NO_COLOR === "")
+
+/** `mqttest timeline DUMP.jsonl`: a dump as a terminal timeline. */
+const timeline = Command.make("timeline", { dump: Argument.String("dump") }, ({ dump }) =>
+  Timeline.fromDump(dump, { color: colorful(process.stdout) }).pipe(Stream.runForEach((line) => writeOut(line)))
+).pipe(
+  Command.withDescription(
+    "Print a dump (JSON Lines) as a timeline: time, gap, connection, direction arrow, packet summary, faults (coloured on a terminal; NO_COLOR turns colours off)"
+  )
+)
+
 /** Lines read ahead of the server before stdin is paused (backpressure on the writer of the commands). */
 const controlReadAhead = 256
 
@@ -192,10 +206,14 @@ const serve = (f: Flags): Effect.Effect<void, unknown, never> =>
     // Only the events this output shows are queued for it: without --events, a flood of packets
     // costs it nothing and cannot push a warning out of its buffer.
     const logged = (event: ServerEvent.ServerEvent) => levels.indexOf(levelOf(event)) <= rank
+    const pretty = f.pretty ? Timeline.formatter({ color: colorful(process.stdout) }) : undefined
     const output = server.eventsAfter(0, f.events ? undefined : logged).pipe(
       Stream.runForEach((event) =>
         Effect.gen(function* () {
-          if (f.events) yield* writeOut(JSON.stringify(encodeEvent(event)))
+          if (f.events && pretty !== undefined) {
+            const line = Timeline.lineOfEvent(event)
+            if (line !== undefined) yield* writeOut(pretty(line))
+          } else if (f.events) yield* writeOut(JSON.stringify(encodeEvent(event)))
           if (logged(event)) yield* writeErr(escapeControl(describe(event)))
         })
       )
@@ -255,8 +273,11 @@ export const command = Command.make("mqttest", flags, serve).pipe(
   Command.withExamples([
     { command: "mqttest -p 0 --events", description: "any free port; every event as a JSON line" },
     { command: "mqttest -p 0 --ack-delay 1000,- --max-pkt -,3", description: "lists apply per connection, - = unset" },
-    { command: "mqttest -p 0 --control stdin --config behaviour.json", description: "scripted from a test" }
-  ])
+    { command: "mqttest -p 0 --control stdin --config behaviour.json", description: "scripted from a test" },
+    { command: "mqttest -p 0 --events --pretty", description: "every event as a timeline line" },
+    { command: "mqttest timeline run.jsonl", description: "a dump as a timeline" }
+  ]),
+  Command.withSubcommands([timeline])
 )
 
 const plain = CliOutput.defaultFormatter({ colors: false })
@@ -297,6 +318,7 @@ const exitCodeOf = (cause: Cause.Cause<unknown>): number => {
     case "MissingOption":
     case "UnrecognizedOption":
     case "DuplicateOption":
+    case "DumpReadError":
     case "UnexpectedArgument":
     case "MissingArgument":
     case "ValidationError":

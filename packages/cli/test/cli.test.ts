@@ -278,6 +278,51 @@ describe("mqttest CLI", () => {
     }
   })
 
+  test("mqttest timeline DUMP: the dump as timeline lines, no colours when stdout is not a terminal", async () => {
+    const dir = tempDir()
+    try {
+      const { cli, url } = await start(["--dumps", `${dir}/run.jsonl`])
+      const client = await mqtt.connectAsync(url, { clientId: "tl", reconnectPeriod: 0 })
+      await client.publishAsync("t/1", "hello", { qos: 1 })
+      await client.endAsync()
+      cli.proc.kill("SIGTERM")
+      assert.strictEqual(await cli.exit, 0)
+      // stdout is a pipe here, not a terminal.
+      const timeline = ChildProcess.spawnSync(process.execPath, [bin, "timeline", `${dir}/run.jsonl`], {
+        encoding: "utf8"
+      })
+      assert.strictEqual(timeline.status, 0, timeline.stderr)
+      const lines = timeline.stdout.trimEnd().split("\n")
+      const packets = lines.filter((l) => / [→←] /.test(l)).map((l) => l.replace(/^.* ([→←] \S+).*$/, "$1"))
+      assert.deepStrictEqual(packets, ["→ CONNECT", "← CONNACK", "→ PUBLISH", "← PUBACK", "→ DISCONNECT"])
+      assert.isTrue(lines.every((l) => !l.includes("\u001b[")))
+      assert.match(lines.find((l) => l.includes("→ PUBLISH")) ?? "", /q1 id=\d+ "t\/1" 5 B$/)
+      // On a terminal (util-linux's `script` gives it one): colours, unless NO_COLOR is set.
+      const onTerminal = (env: NodeJS.ProcessEnv) =>
+        ChildProcess.spawnSync(
+          "script",
+          ["-qec", `${JSON.stringify(process.execPath)} ${JSON.stringify(bin)} timeline ${dir}/run.jsonl`, "/dev/null"],
+          { encoding: "utf8", env: { ...process.env, ...env } }
+        ).stdout
+      assert.include(onTerminal({ NO_COLOR: "" }), "\u001b[36m")
+      assert.notInclude(onTerminal({ NO_COLOR: "1" }), "\u001b[36m")
+    } finally {
+      Fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  test("--events --pretty: every event as a timeline line instead of JSON", async () => {
+    const { cli, url } = await start(["--events", "--pretty"])
+    const client = await mqtt.connectAsync(url, { clientId: "pretty", reconnectPeriod: 0 })
+    let line = ""
+    while (!line.includes("→ CONNECT")) line = await cli.line()
+    assert.match(line, /c\d+ pretty +→ CONNECT v3\.1\.1 id="pretty"/)
+    assert.throws(() => JSON.parse(line))
+    await client.endAsync()
+    cli.proc.kill("SIGTERM")
+    assert.strictEqual(await cli.exit, 0)
+  })
+
   test("--control stdin: commands in, one answer each out", async () => {
     const { cli, url } = await start(["--control", "stdin"])
     const client = await mqtt.connectAsync(url, { clientId: "ctl", reconnectPeriod: 0 })
@@ -652,6 +697,12 @@ describe("mqttest CLI exit codes and errors", () => {
     } finally {
       Fs.rmSync(dir, { recursive: true, force: true })
     }
+  })
+
+  test("2 for mqttest timeline on a file that cannot be read, naming it", async () => {
+    const { code, stderr } = await run(["timeline", "/nonexistent/run.jsonl"])
+    assert.strictEqual(code, 2)
+    assert.include(stderr, "/nonexistent/run.jsonl: ENOENT")
   })
 
   test("2 for a bad flag value, naming the flag and what was expected, without a stack trace", async () => {

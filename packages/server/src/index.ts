@@ -24,3 +24,7 @@ export * as MqttServer from "./MqttServer.js"
 export { type Handle, loadConfig, start } from "./Promise.js"
 /** @since 0.1.0 */
 export * as ServerEvent from "./ServerEvent.js"
+/**
+ * @since 0.1.0
+ */
+export * as Timeline from "./Timeline.js"
