@@ -11,13 +11,14 @@
 
 import * as Readline from "node:readline"
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Config, type ListenError, MqttServer, ServerEvent, Timeline } from "@mqttest/server"
+import { Config, type ListenError, MqttServer, Pcap, ServerEvent, Timeline } from "@mqttest/server"
 import * as Cause from "effect/Cause"
 import * as Argument from "effect/cli/Argument"
 import * as CliConfig from "effect/cli/CliConfig"
 import type * as CliError from "effect/cli/CliError"
 import * as CliOutput from "effect/cli/CliOutput"
 import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
 import * as GlobalFlag from "effect/cli/GlobalFlag"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -124,6 +125,17 @@ const timeline = Command.make("timeline", { dump: Argument.String("dump") }, ({ 
 ).pipe(
   Command.withDescription(
     "Print a dump (JSON Lines) as a timeline: time, gap, connection, direction arrow, packet summary, faults (coloured on a terminal; NO_COLOR turns colours off)"
+  )
+)
+
+/** `mqttest pcap DUMP.jsonl -o OUT.pcapng`: a dump as a capture for Wireshark and tshark. */
+const pcap = Command.make(
+  "pcap",
+  { dump: Argument.String("dump"), out: Flag.String("out").pipe(Flag.withAlias("o")) },
+  ({ dump, out }) => Pcap.fromDump(dump, out)
+).pipe(
+  Command.withDescription(
+    "Write a dump (JSON Lines) as a pcapng capture that Wireshark/tshark decode as MQTT (one TCP conversation per connection to port 1883; faults and violations as packet comments)"
   )
 )
 
@@ -275,9 +287,10 @@ export const command = Command.make("mqttest", flags, serve).pipe(
     { command: "mqttest -p 0 --ack-delay 1000,- --max-pkt -,3", description: "lists apply per connection, - = unset" },
     { command: "mqttest -p 0 --control stdin --config behaviour.json", description: "scripted from a test" },
     { command: "mqttest -p 0 --events --pretty", description: "every event as a timeline line" },
-    { command: "mqttest timeline run.jsonl", description: "a dump as a timeline" }
+    { command: "mqttest timeline run.jsonl", description: "a dump as a timeline" },
+    { command: "mqttest pcap run.jsonl -o run.pcapng", description: "a dump as a capture for Wireshark" }
   ]),
-  Command.withSubcommands([timeline])
+  Command.withSubcommands([timeline, pcap])
 )
 
 const plain = CliOutput.defaultFormatter({ colors: false })

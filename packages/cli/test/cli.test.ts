@@ -311,6 +311,36 @@ describe("mqttest CLI", () => {
     }
   })
 
+  test("mqttest pcap DUMP -o FILE: a capture tshark decodes as MQTT", async () => {
+    const dir = tempDir()
+    try {
+      const { cli, url } = await start(["--dumps", `${dir}/run.jsonl`])
+      const client = await mqtt.connectAsync(url, { clientId: "cap", reconnectPeriod: 0 })
+      await client.publishAsync("t/1", "hello", { qos: 1 })
+      await client.endAsync()
+      cli.proc.kill("SIGTERM")
+      assert.strictEqual(await cli.exit, 0)
+      const pcap = ChildProcess.spawnSync(
+        process.execPath,
+        [bin, "pcap", `${dir}/run.jsonl`, "-o", `${dir}/run.pcapng`],
+        {
+          encoding: "utf8"
+        }
+      )
+      assert.strictEqual(pcap.status, 0, pcap.stderr)
+      const tshark = ChildProcess.spawnSync(
+        "tshark",
+        ["-r", `${dir}/run.pcapng`, "-Y", "mqtt", "-T", "fields", "-e", "mqtt.msgtype", "-e", "mqtt.topic"],
+        { encoding: "utf8" }
+      )
+      assert.isUndefined(tshark.error, "tshark is missing (apt-get install tshark)")
+      const rows = tshark.stdout.split("\n").filter((row) => row !== "")
+      assert.deepStrictEqual(rows, ["1\t", "2\t", "3\tt/1", "4\t", "14\t"])
+    } finally {
+      Fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   test("--events --pretty: every event as a timeline line instead of JSON", async () => {
     const { cli, url } = await start(["--events", "--pretty"])
     const client = await mqtt.connectAsync(url, { clientId: "pretty", reconnectPeriod: 0 })

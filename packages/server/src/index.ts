@@ -20,6 +20,10 @@ export * from "./ListenError.js"
 export * as Listener from "./Listener.js"
 /** @since 0.1.0 */
 export * as MqttServer from "./MqttServer.js"
+/**
+ * @since 0.1.0
+ */
+export * as Pcap from "./Pcap.js"
 /** @since 0.1.0 */
 export { type Handle, loadConfig, start } from "./Promise.js"
 /** @since 0.1.0 */
