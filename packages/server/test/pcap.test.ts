@@ -9,6 +9,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
+import { Packet } from "@mqttest/codec"
 import { Dump, MqttServer, Pcap } from "@mqttest/server"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
@@ -50,24 +51,6 @@ const tshark = (file: string): ReadonlyArray<Decoded> => {
   })
 }
 
-const typeNumber: Record<string, number> = {
-  Connect: 1,
-  Connack: 2,
-  Publish: 3,
-  Puback: 4,
-  Pubrec: 5,
-  Pubrel: 6,
-  Pubcomp: 7,
-  Subscribe: 8,
-  Suback: 9,
-  Unsubscribe: 10,
-  Unsuback: 11,
-  Pingreq: 12,
-  Pingresp: 13,
-  Disconnect: 14,
-  Auth: 15
-}
-
 describe("pcap export", () => {
   it.live("tshark decodes every packet of the dump as MQTT, in order, with its fields, and faults as comments", () =>
     Effect.gen(function* () {
@@ -94,7 +77,7 @@ describe("pcap export", () => {
         if (entry._tag !== "Packet") continue
         const got = decoded[i]!
         const packet = entry.packet
-        assert.strictEqual(got.type, typeNumber[packet._tag], `packet ${i} (${packet._tag})`)
+        assert.strictEqual(got.type, Packet.typeNumber[packet._tag], `packet ${i} (${packet._tag})`)
         if (packet._tag === "Publish") {
           assert.strictEqual(got.topic, packet.topic)
           assert.strictEqual(
