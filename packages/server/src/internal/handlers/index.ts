@@ -37,7 +37,7 @@ export const dispatch = (broker: Broker, conn: Connection, packet: Packet.Packet
     return broker.violation(conn, `the first packet must be CONNECT, got ${packet._tag.toUpperCase()}`, "MQTT-3.1.0-1")
   }
   // During the authentication exchange of a CONNECT only AUTH and DISCONNECT may come [MQTT-3.1.2-30].
-  if (Auth.beforeConnack(conn)) {
+  if (!conn.connected && Auth.beforeConnack(conn)) {
     if (packet._tag === "Disconnect") return broker.close(conn, "ClientDisconnect")
     if (packet._tag !== "Auth" && packet._tag !== "Connect") {
       return Auth.protocolError(
