@@ -70,6 +70,7 @@ export const flags = {
   connackDelay: text("connack-delay", "ms[,ms…] before CONNACK, per connection; - = none"),
   dumps: repeated("dumps", "Dump file (JSON Lines), repeatable; {c} = connection id, {id} = client id"),
   dumpPrefix: text("dump-prefix", "Prefix (directory and/or name) of every dump file"),
+  pcap: text("pcap", "A pcapng capture of the run (Wireshark, tshark), written as it goes"),
   dumpDecode: text(
     "dump-decode",
     "Payload decoder for dumps: utf8, json, hex, base64, or a shell command (stdin → stdout)"
@@ -281,6 +282,8 @@ export const toConfig = (f: Flags): Effect.Effect<Config.MqttestConfig, UsageErr
     const dumpPrefix = opt(f.dumpPrefix)
     if (dumpPrefix !== undefined) out.dumpPrefix = dumpPrefix
     if (f.dumps.length > 0) out.dumps = f.dumps
+    const pcap = opt(f.pcap)
+    if (pcap !== undefined) out.pcap = pcap
     const decode = opt(f.dumpDecode)
     if (decode !== undefined) {
       out.dumpDecode = yield* checked(

@@ -311,10 +311,10 @@ describe("mqttest CLI", () => {
     }
   })
 
-  test("mqttest pcap DUMP -o FILE: a capture tshark decodes as MQTT", async () => {
+  test("mqttest pcap DUMP -o FILE and --pcap FILE: captures tshark decodes as MQTT", async () => {
     const dir = tempDir()
     try {
-      const { cli, url } = await start(["--dumps", `${dir}/run.jsonl`])
+      const { cli, url } = await start(["--dumps", `${dir}/run.jsonl`, "--pcap", `${dir}/live.pcapng`])
       const client = await mqtt.connectAsync(url, { clientId: "cap", reconnectPeriod: 0 })
       await client.publishAsync("t/1", "hello", { qos: 1 })
       await client.endAsync()
@@ -328,14 +328,16 @@ describe("mqttest CLI", () => {
         }
       )
       assert.strictEqual(pcap.status, 0, pcap.stderr)
-      const tshark = ChildProcess.spawnSync(
-        "tshark",
-        ["-r", `${dir}/run.pcapng`, "-Y", "mqtt", "-T", "fields", "-e", "mqtt.msgtype", "-e", "mqtt.topic"],
-        { encoding: "utf8" }
-      )
-      assert.isUndefined(tshark.error, "tshark is missing (apt-get install tshark)")
-      const rows = tshark.stdout.split("\n").filter((row) => row !== "")
-      assert.deepStrictEqual(rows, ["1\t", "2\t", "3\tt/1", "4\t", "14\t"])
+      for (const file of ["run.pcapng", "live.pcapng"]) {
+        const tshark = ChildProcess.spawnSync(
+          "tshark",
+          ["-r", `${dir}/${file}`, "-Y", "mqtt", "-T", "fields", "-e", "mqtt.msgtype", "-e", "mqtt.topic"],
+          { encoding: "utf8" }
+        )
+        assert.isUndefined(tshark.error, "tshark is missing (apt-get install tshark)")
+        const rows = tshark.stdout.split("\n").filter((row) => row !== "")
+        assert.deepStrictEqual(rows, ["1\t", "2\t", "3\tt/1", "4\t", "14\t"], file)
+      }
     } finally {
       Fs.rmSync(dir, { recursive: true, force: true })
     }

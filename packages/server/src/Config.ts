@@ -164,6 +164,8 @@ export const MqttestConfig = Schema.Struct({
   dumpPrefix: defaulted(Schema.String, ""),
   /** How PUBLISH payloads are decoded in dumps. */
   dumpDecode: Schema.optionalKey(DumpDecode),
+  /** A pcapng capture of the run, written as it goes like a dump (see `Pcap`); after `dumpPrefix`. */
+  pcap: Schema.optionalKey(Schema.String),
   /**
    * MQTT 5 enhanced authentication: authenticators by authentication method
    * (see `Authentication`). A CONNECT naming another method gets CONNACK 0x8C.
@@ -252,6 +254,7 @@ export const ServerOptions = Schema.Struct({
   dumps: filled(fields.dumps),
   dumpPrefix: filled(fields.dumpPrefix),
   dumpDecode: fields.dumpDecode,
+  pcap: fields.pcap,
   authentication: fields.authentication
 })
 

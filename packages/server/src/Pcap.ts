@@ -5,7 +5,8 @@
  * and the server's port 1883 (where the MQTT dissector listens), with
  * sequence and acknowledgement numbers that follow each connection's bytes,
  * and the dump's timestamps. Faults and protocol violations are packet
- * comments (on the connection's next packet, or its last).
+ * comments (on the connection's next packet; those after its last packet on
+ * an empty TCP segment when it closes).
  *
  * Synthesised TCP/IP rather than exported PDUs: every Wireshark version
  * decodes it, it shows one conversation per connection, and the bytes are
@@ -37,7 +38,7 @@ interface Conversation {
 interface Frame {
   readonly micros: bigint
   readonly bytes: Uint8Array
-  readonly comments: Array<string>
+  readonly comments: ReadonlyArray<string>
 }
 
 /** The time of a dump entry in microseconds since the epoch. */
@@ -150,14 +151,25 @@ const enhancedPacket = (frame: Frame): Uint8Array => {
 }
 
 /**
- * Dump entries as a pcapng capture (see the module's description).
+ * A capture written as the run goes: `header` first, then the bytes `push`
+ * returns for each dump entry, then `end`. A fault or violation becomes a
+ * comment on its connection's next packet; those left when the connection
+ * closes (or at the end) go on an empty TCP segment of that connection.
  * @since 0.1.0
  */
-export const encode = (entries: Iterable<Dump.DumpEntry>): Uint8Array => {
+export interface Writer {
+  readonly header: () => Uint8Array
+  readonly push: (entry: Dump.DumpEntry) => Uint8Array
+  readonly end: () => Uint8Array
+}
+
+const empty = new Uint8Array(0)
+
+/** @since 0.1.0 */
+export const writer = (): Writer => {
   const conversations = new Map<number, Conversation>()
-  const frames: Array<Frame> = []
-  const lastFrame = new Map<number, Frame>()
-  const pending = new Map<number, Array<string>>()
+  const pending = new Map<number, { readonly micros: bigint; readonly comments: Array<string> }>()
+  let id = 0
   const conversationOf = (connection: number, address?: string, port?: number): Conversation => {
     const known = conversations.get(connection)
     if (known !== undefined) return known
@@ -175,54 +187,83 @@ export const encode = (entries: Iterable<Dump.DumpEntry>): Uint8Array => {
     conversations.set(connection, conversation)
     return conversation
   }
-  let id = 0
-  for (const entry of entries) {
+  /** The comments still waiting on a connection, on an empty segment from the server. */
+  const flush = (connection: number): Uint8Array => {
+    const waiting = pending.get(connection)
+    pending.delete(connection)
+    const conversation = conversations.get(connection)
+    if (waiting === undefined || conversation === undefined) return empty
+    const bytes = segment(conversation.server, conversation.client, empty, ++id)
+    return enhancedPacket({ micros: waiting.micros, bytes, comments: waiting.comments })
+  }
+  const push = (entry: Dump.DumpEntry): Uint8Array => {
     switch (entry._tag) {
       case "ConnectionOpened":
         conversationOf(entry.connection, entry.remoteAddress, entry.remotePort)
-        break
+        return empty
       case "Packet": {
         const conversation = conversationOf(entry.connection)
         if (entry.packet._tag === "Connect") conversation.level = entry.packet.protocolLevel
         const encoded = Encoder.encode(entry.packet, conversation.level)
-        if (encoded._tag === "Failure") break
+        if (encoded._tag === "Failure") return empty
         const [from, to] =
           entry.direction === "in"
             ? [conversation.client, conversation.server]
             : [conversation.server, conversation.client]
-        const comments = pending.get(entry.connection) ?? []
+        const comments = pending.get(entry.connection)?.comments ?? []
         pending.delete(entry.connection)
-        const frame: Frame = { micros: microsOf(entry.time), bytes: segment(from, to, encoded.success, ++id), comments }
-        frames.push(frame)
-        lastFrame.set(entry.connection, frame)
-        break
+        return enhancedPacket({
+          micros: microsOf(entry.time),
+          bytes: segment(from, to, encoded.success, ++id),
+          comments
+        })
       }
       case "FaultInjected":
       case "ProtocolViolation": {
-        if (entry.connection === undefined) break
+        if (entry.connection === undefined) return empty
+        conversationOf(entry.connection)
         const text =
           entry._tag === "FaultInjected"
             ? `fault ${entry.fault}: ${entry.detail}`
             : `protocol violation: ${entry.message}${entry.spec !== undefined ? ` [${entry.spec}]` : ""}`
-        const list = pending.get(entry.connection) ?? []
-        list.push(text)
-        pending.set(entry.connection, list)
-        break
+        const waiting = pending.get(entry.connection) ?? { micros: microsOf(entry.time), comments: [] }
+        waiting.comments.push(text)
+        pending.set(entry.connection, waiting)
+        return empty
       }
+      case "ConnectionClosed":
+        return flush(entry.connection)
       default:
-        break
+        return empty
     }
   }
-  // Comments after a connection's last packet go on that packet.
-  for (const [connection, comments] of pending) lastFrame.get(connection)?.comments.push(...comments)
-  const blocks = [sectionHeader(), interfaceDescription(), ...frames.map(enhancedPacket)]
-  const out = new Uint8Array(blocks.reduce((n, b) => n + b.length, 0))
+  return {
+    header: () => concat([sectionHeader(), interfaceDescription()]),
+    push,
+    end: () => concat([...pending.keys()].map(flush))
+  }
+}
+
+const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0))
   let at = 0
-  for (const b of blocks) {
-    out.set(b, at)
-    at += b.length
+  for (const chunk of chunks) {
+    out.set(chunk, at)
+    at += chunk.length
   }
   return out
+}
+
+/**
+ * Dump entries as a pcapng capture (see the module's description).
+ * @since 0.1.0
+ */
+export const encode = (entries: Iterable<Dump.DumpEntry>): Uint8Array => {
+  const capture = writer()
+  const chunks = [capture.header()]
+  for (const entry of entries) chunks.push(capture.push(entry))
+  chunks.push(capture.end())
+  return concat(chunks)
 }
 
 /**

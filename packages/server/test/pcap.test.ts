@@ -10,7 +10,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Packet } from "@mqttest/codec"
-import { Dump, MqttServer, Pcap } from "@mqttest/server"
+import { Dump, MqttServer, Pcap, ServerEvent } from "@mqttest/server"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { call, connectClient } from "./helpers.js"
@@ -97,5 +97,31 @@ describe("pcap export", () => {
       // The ack delays are comments on packets.
       assert.isTrue(decoded.some((d) => d.comment?.startsWith("fault ackDelay:") === true))
     })
+  )
+
+  it.live(
+    "pcap: the capture is written as the run goes (readable while the server runs), and complete at the stop",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        const file = `${dir}/live.pcapng`
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const server = yield* MqttServer.make({ ports: 0, pcap: file })
+            const client = yield* connectClient(server, { clientId: "live" })
+            yield* call((cb) => client.publish("t/live", "x", { qos: 1 }, cb))
+            // The PUBACK left after the PUBLISH was in the capture.
+            const during = tshark(file).map((d) => d.type)
+            assert.deepStrictEqual(during.slice(0, 3), [1, 2, 3])
+            yield* call((cb) => client.end(false, {}, cb))
+            yield* server.waitFor(ServerEvent.is("ConnectionClosed"))
+            yield* server.stop
+          })
+        )
+        assert.deepStrictEqual(
+          tshark(file).map((d) => d.type),
+          [1, 2, 3, 4, 14]
+        )
+      })
   )
 })

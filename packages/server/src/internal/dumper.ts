@@ -18,6 +18,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as Config from "../Config.js"
 import * as Dump from "../Dump.js"
+import * as Pcap from "../Pcap.js"
 import type { ServerEvent } from "../ServerEvent.js"
 import { makeDecoder, message, readable } from "./decoders.js"
 
@@ -59,7 +60,11 @@ export const make = (
   warn: (message: string) => void
 ): Effect.Effect<Dumper | undefined, never, Scope.Scope> =>
   Effect.gen(function* () {
-    if (config.dumps.length === 0) return undefined
+    if (config.dumps.length === 0 && config.pcap === undefined) return undefined
+    // The capture (`pcap`) takes the same entries as the dump files, in the same writes.
+    const pcapPath = config.pcap === undefined ? undefined : config.dumpPrefix + config.pcap
+    const capture = pcapPath === undefined ? undefined : Pcap.writer()
+    let captureStarted = false
     // Bounded by policy: connections stop reading while more than MAX_LAG events wait (`lagging`), and
     // write nothing to a socket before the dump has every earlier event (`flushed`).
     const queue = yield* Queue.unbounded<ServerEvent, Cause.Done>()
@@ -213,9 +218,13 @@ export const make = (
       )
     }
 
-    const append = (path: string, text: string) =>
+    const append = (path: string, text: string | Uint8Array) =>
       open(path).pipe(
-        Effect.flatMap((handle) => Effect.tryPromise(() => handle.write(text))),
+        Effect.flatMap((handle) =>
+          Effect.tryPromise(
+            (): Promise<unknown> => (typeof text === "string" ? handle.write(text) : handle.write(text))
+          )
+        ),
         Effect.catch((error) =>
           Effect.sync(() => {
             const cause = (error as { cause?: unknown }).cause ?? error
@@ -229,6 +238,9 @@ export const make = (
       while (true) {
         const taken = yield* Effect.result(Queue.takeBetween(queue, 1, BATCH))
         if (taken._tag === "Failure") {
+          // The capture's last comments (after their connection's last packet).
+          const last = capture?.end()
+          if (pcapPath !== undefined && last !== undefined && last.length > 0) yield* append(pcapPath, last)
           closedDone = true
           for (const waiter of waiting.splice(0)) waiter.resume()
           return
@@ -246,11 +258,17 @@ export const make = (
                 { concurrency: concurrentDecoding ? DECODE_CONCURRENCY : 1 }
               )
         const ended: Array<string> = []
+        const captured: Array<Uint8Array> = []
+        if (capture !== undefined && !captureStarted) {
+          captureStarted = true
+          captured.push(capture.header())
+        }
         for (let i = 0; i < targeted.length; i++) {
           const [event, paths] = targeted[i]!
           track(event, ended)
-          const entry = paths.length === 0 ? undefined : entryOf(event, decodings?.[i])
+          const entry = paths.length === 0 && capture === undefined ? undefined : entryOf(event, decodings?.[i])
           if (entry === undefined) continue
+          if (capture !== undefined) captured.push(capture.push(entry))
           const line = Dump.encodeLine(entry)
           for (const path of paths) {
             const batch = batches.get(path)
@@ -260,6 +278,9 @@ export const make = (
         }
         // One write per file per batch: lines are never split or interleaved.
         for (const [path, lines] of batches) yield* append(path, `${lines.join("\n")}\n`)
+        if (pcapPath !== undefined && captured.some((bytes) => bytes.length > 0)) {
+          yield* append(pcapPath, Buffer.concat(captured))
+        }
         // The file of a connection that ended (or of a client id none of whose connections is open) is
         // closed: file descriptors do not grow with the connections; a later line reopens it for append.
         for (const path of ended) {
