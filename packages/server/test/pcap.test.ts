@@ -99,6 +99,41 @@ describe("pcap export", () => {
     })
   )
 
+  it.live("in memory and at MQTT 3.1: the client gets 10.0.x.y, tshark still decodes every packet", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const server = yield* MqttServer.make({ transport: "memory", dumps: [`${dir}/mem.jsonl`] })
+          const client = yield* connectClient(server, { clientId: "old", protocolVersion: 3, protocolId: "MQIsdp" })
+          yield* call((cb) => client.publish("t/old", "x", { qos: 1 }, cb))
+          yield* server.stop
+        })
+      )
+      yield* Pcap.fromDump(`${dir}/mem.jsonl`, `${dir}/mem.pcapng`)
+      const out = ChildProcess.spawnSync(
+        "tshark",
+        [
+          "-r",
+          `${dir}/mem.pcapng`,
+          "-Y",
+          "mqtt",
+          "-T",
+          "fields",
+          "-e",
+          "ip.src",
+          "-e",
+          "mqtt.msgtype",
+          "-e",
+          "mqtt.ver"
+        ],
+        { encoding: "utf8" }
+      )
+      const rows = out.stdout.split("\n").filter((row) => row !== "")
+      assert.deepStrictEqual(rows.slice(0, 3), ["10.0.0.0\t1\t3", "127.0.0.1\t2\t", "10.0.0.0\t3\t"])
+    })
+  )
+
   it.live(
     "pcap: the capture is written as the run goes (readable while the server runs), and complete at the stop",
     () =>
