@@ -95,7 +95,44 @@ describe("WebSocket", () => {
       })
       assert.strictEqual(status, 400)
       const warning = yield* server.waitFor(ServerEvent.is("Warning", (e) => e.message.includes("subprotocol")))
-      assert.include(warning.message, 'did not offer the "mqtt" subprotocol: refused with HTTP 400 [MQTT-6.0.0-3]')
+      assert.include(
+        warning.message,
+        'did not offer the "mqtt" subprotocol (or "mqttv3.1"): refused with HTTP 400 [MQTT-6.0.0-3]'
+      )
+    }).pipe(Effect.provide(MqttServer.layerTest({ ws: { ports: 0 } })))
+  )
+
+  it.effect("an MQTT 3.1 client offering the mqttv3.1 subprotocol is served (MQTT.js at protocol level 3)", () =>
+    Effect.gen(function* () {
+      const server = yield* MqttServer.MqttServer
+      // What the upgrade agreed on, as a raw WebSocket client sees it.
+      const agreed = yield* Effect.callback<string>((resume) => {
+        const socket = new WebSocket(urlOf(server, "ws"), ["mqttv3.1"])
+        socket.on("open", () => {
+          resume(Effect.succeed(socket.protocol))
+          socket.close()
+        })
+        socket.on("error", () => {})
+      })
+      assert.strictEqual(agreed, "mqttv3.1")
+      // Offered both, the server takes "mqtt".
+      const preferred = yield* Effect.callback<string>((resume) => {
+        const socket = new WebSocket(urlOf(server, "ws"), ["mqttv3.1", "mqtt"])
+        socket.on("open", () => {
+          resume(Effect.succeed(socket.protocol))
+          socket.close()
+        })
+        socket.on("error", () => {})
+      })
+      assert.strictEqual(preferred, "mqtt")
+      const client = yield* connectAt(urlOf(server, "ws"), {
+        clientId: "old",
+        protocolVersion: 3,
+        protocolId: "MQIsdp"
+      })
+      yield* call((cb) => client.publish("t", "3.1", { qos: 1 }, cb))
+      const connect = yield* server.waitFor(ServerEvent.isPacket("PacketReceived", "Connect", { clientId: "old" }))
+      assert.strictEqual(connect.packet.protocolLevel, 3)
     }).pipe(Effect.provide(MqttServer.layerTest({ ws: { ports: 0 } })))
   )
 

@@ -2,7 +2,9 @@
  * The WebSocket listener: MQTT over WebSocket as the spec's section 6 says
  * (the `mqtt` subprotocol, one path), over HTTP or HTTPS, with the `ws`
  * library. Each upgraded connection becomes a duplex byte stream for the
- * server; a client that does not offer `mqtt` is refused before the upgrade.
+ * server; a client that offers neither `mqtt` nor `mqttv3.1` (the name MQTT
+ * 3.1 clients such as MQTT.js and Paho JavaScript offer) is refused before
+ * the upgrade.
  */
 import type * as Http from "node:http"
 import type * as Net from "node:net"
@@ -13,14 +15,18 @@ import type { ListenError } from "../ListenError.js"
 import { type Bound, bindFirst, type Handlers, urlOf } from "./listening.js"
 import type * as Transport from "./transport.js"
 
-/** The subprotocol of MQTT over WebSocket [MQTT-6.0.0-3] [MQTT-6.0.0-4]. */
-const SUBPROTOCOL = "mqtt"
+/**
+ * The subprotocols of MQTT over WebSocket, the preferred first: `mqtt`
+ * [MQTT-6.0.0-3] [MQTT-6.0.0-4], and `mqttv3.1`, which MQTT 3.1 clients offer.
+ */
+const SUBPROTOCOLS = ["mqtt", "mqttv3.1"]
+
+/** The subprotocol the server takes from those a client offers, or undefined. */
+const chosen = (offered: ReadonlySet<string>): string | undefined => SUBPROTOCOLS.find((name) => offered.has(name))
 
 const offersMqtt = (request: Http.IncomingMessage): boolean =>
-  (request.headers["sec-websocket-protocol"] ?? "")
-    .split(",")
-    .map((protocol) => protocol.trim())
-    .includes(SUBPROTOCOL)
+  chosen(new Set((request.headers["sec-websocket-protocol"] ?? "").split(",").map((protocol) => protocol.trim()))) !==
+  undefined
 
 export const listenWebSocket = (
   host: string,
@@ -46,13 +52,13 @@ export const listenWebSocket = (
             const sockets = new WebSocketServer({
               server,
               path,
-              handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+              handleProtocols: (protocols) => chosen(protocols) ?? false,
               verifyClient: (info, done) => {
                 if (offersMqtt(info.req)) return done(true)
                 handlers.warn(
-                  `WebSocket client ${info.req.socket.remoteAddress ?? "?"}:${info.req.socket.remotePort ?? "?"} did not offer the "mqtt" subprotocol: refused with HTTP 400 [MQTT-6.0.0-3]`
+                  `WebSocket client ${info.req.socket.remoteAddress ?? "?"}:${info.req.socket.remotePort ?? "?"} did not offer the "mqtt" subprotocol (or "mqttv3.1"): refused with HTTP 400 [MQTT-6.0.0-3]`
                 )
-                done(false, 400, 'MQTT over WebSocket needs the "mqtt" subprotocol')
+                done(false, 400, 'MQTT over WebSocket needs the "mqtt" subprotocol (or "mqttv3.1")')
               }
             })
             sockets.on("error", () => {})
@@ -98,7 +104,7 @@ export const listenWebSocket = (
             addresses: [self],
             close: Effect.sync(() => void server.close()),
             reopen: Effect.suspend(() => listenWebSocket(host, address.port, address.port, path, tls, handlers)),
-            connect: () => createWebSocketStream(new WebSocket(self.url, SUBPROTOCOL, { rejectUnauthorized: false }))
+            connect: () => createWebSocketStream(new WebSocket(self.url, "mqtt", { rejectUnauthorized: false }))
           }
           return bound
         }
