@@ -2,7 +2,8 @@
 # Proves the packages the way users get them (run by .ci/run, or `npm run verify-packages`):
 #  1. packs every package (npm run pack);
 #  2. installs the mqttest CLI tarball alone in an empty project: no other package comes with it,
-#     and it starts and serves (on the workspace's Node and on the lowest Node of `engines`);
+#     and it starts and serves (on the workspace's Node and on the lowest Node of `engines`), and
+#     `mqttest view` draws the dump of those runs;
 #  3. installs the library tarballs in a scratch project outside the workspace, next to effect
 #     (MQTTEST_VERIFY_EFFECT, default the newest 4.x), @effect/vitest, vitest, MQTT.js and
 #     TypeScript 5, checks that there is one copy of effect, then type-checks and runs the README's
@@ -28,7 +29,7 @@ npm install "${quiet[@]}" "$packs"/mqttest-0.*.tgz
 installed=$(ls node_modules | grep -v '^\.' | tr '\n' ' ')
 [ "$installed" = "mqttest " ] || { echo "the CLI brought other packages: $installed"; exit 1; }
 serve() { # $@: how to run node
-  coproc SERVER { exec "$@" node_modules/mqttest/bin/mqttest.js -p 0 --max-connect 1; }
+  coproc SERVER { exec "$@" node_modules/mqttest/bin/mqttest.js -p 0 --max-connect 1 --dumps run.jsonl; }
   local pid=$SERVER_PID startup port
   read -r startup <&"${SERVER[0]}"
   port=$(node -e 'console.log(JSON.parse(process.argv[1]).port)' "$startup")
@@ -38,6 +39,10 @@ serve() { # $@: how to run node
 }
 serve node
 serve npx -y -p "node@$lowest_node" -- node
+# The dump of both runs as a page, by the installed CLI.
+[ "$(node node_modules/mqttest/bin/mqttest.js view run.jsonl)" = "run.html" ]
+[ "$(grep -o '"p":"PUBLISH"' run.html | wc -l)" = "2" ] || { echo "mqttest view: expected 2 PUBLISH rows in run.html"; exit 1; }
+echo "mqttest view wrote run.html"
 
 echo "-- the libraries in a scratch project, with effect@$effect_version"
 mkdir "$work/app" && cd "$work/app"

@@ -11,14 +11,12 @@
 
 import * as Readline from "node:readline"
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Config, type ListenError, MqttServer, Pcap, ServerEvent, Timeline } from "@mqttest/server"
+import { Config, type ListenError, MqttServer, ServerEvent, Timeline } from "@mqttest/server"
 import * as Cause from "effect/Cause"
-import * as Argument from "effect/cli/Argument"
 import * as CliConfig from "effect/cli/CliConfig"
 import type * as CliError from "effect/cli/CliError"
 import * as CliOutput from "effect/cli/CliOutput"
 import * as Command from "effect/cli/Command"
-import * as Flag from "effect/cli/Flag"
 import * as GlobalFlag from "effect/cli/GlobalFlag"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -30,29 +28,15 @@ import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Control from "./Control.js"
+import { pcap, timeline, view } from "./DumpCommands.js"
 import { type Flags, flags, joinDashValues, toConfig, UsageError } from "./Flags.js"
+import { colorful, writeErr, writeOut } from "./Output.js"
 
 /** @since 0.1.0 */
 export const version = "0.1.0"
 
 /** Exit codes. @since 0.1.0 */
 export const ExitCode = { Ok: 0, Internal: 1, Usage: 2, Listen: 3 } as const
-
-/** Waits until a full pipe has room again. */
-const drained = (stream: NodeJS.WritableStream) =>
-  Effect.callback<void>((resume) => {
-    const onDrain = () => resume(Effect.void)
-    stream.once("drain", onDrain)
-    return Effect.sync(() => void stream.off("drain", onDrain))
-  })
-/**
- * Writes a stdout line at once, then waits while the pipe is full (a slow reader slows the writer,
- * nothing is lost); `wait` runs that wait (e.g. interruptibly, in an uninterruptible answer).
- */
-const writeOut = (line: string, wait: (effect: Effect.Effect<void>) => Effect.Effect<void> = (effect) => effect) =>
-  Effect.suspend(() => (process.stdout.write(`${line}\n`) ? Effect.void : wait(drained(process.stdout))))
-const writeErr = (line: string) =>
-  Effect.suspend(() => (process.stderr.write(`mqttest: ${line}\n`) ? Effect.void : drained(process.stderr)))
 
 const encodeEvent = Schema.encodeSync(Schema.toCodecJson(ServerEvent.ServerEvent))
 
@@ -114,30 +98,6 @@ const describe = (event: ServerEvent.ServerEvent): string => {
       return `stopped (${event.reason}): ${event.stats.connections} connection(s)`
   }
 }
-
-/** Colours on a terminal, unless NO_COLOR is set (https://no-color.org). */
-const colorful = (stream: NodeJS.WriteStream): boolean =>
-  stream.isTTY === true && (process.env.NO_COLOR === undefined || process.env.NO_COLOR === "")
-
-/** `mqttest timeline DUMP.jsonl`: a dump as a terminal timeline. */
-const timeline = Command.make("timeline", { dump: Argument.String("dump") }, ({ dump }) =>
-  Timeline.fromDump(dump, { color: colorful(process.stdout) }).pipe(Stream.runForEach((line) => writeOut(line)))
-).pipe(
-  Command.withDescription(
-    "Print a dump (JSON Lines) as a timeline: time, gap, connection, direction arrow, packet summary, faults (coloured on a terminal; NO_COLOR turns colours off)"
-  )
-)
-
-/** `mqttest pcap DUMP.jsonl -o OUT.pcapng`: a dump as a capture for Wireshark and tshark. */
-const pcap = Command.make(
-  "pcap",
-  { dump: Argument.String("dump"), out: Flag.String("out").pipe(Flag.withAlias("o")) },
-  ({ dump, out }) => Pcap.fromDump(dump, out)
-).pipe(
-  Command.withDescription(
-    "Write a dump (JSON Lines) as a pcapng capture that Wireshark/tshark decode as MQTT (one TCP conversation per connection to port 1883; faults and violations as packet comments)"
-  )
-)
 
 /** Lines read ahead of the server before stdin is paused (backpressure on the writer of the commands). */
 const controlReadAhead = 256
@@ -288,9 +248,10 @@ export const command = Command.make("mqttest", flags, serve).pipe(
     { command: "mqttest -p 0 --control stdin --config behaviour.json", description: "scripted from a test" },
     { command: "mqttest -p 0 --events --pretty", description: "every event as a timeline line" },
     { command: "mqttest timeline run.jsonl", description: "a dump as a timeline" },
-    { command: "mqttest pcap run.jsonl -o run.pcapng", description: "a dump as a capture for Wireshark" }
+    { command: "mqttest pcap run.jsonl -o run.pcapng", description: "a dump as a capture for Wireshark" },
+    { command: "mqttest view run.jsonl", description: "a dump as an HTML sequence diagram (run.html)" }
   ]),
-  Command.withSubcommands([timeline, pcap])
+  Command.withSubcommands([timeline, pcap, view])
 )
 
 const plain = CliOutput.defaultFormatter({ colors: false })
@@ -332,6 +293,7 @@ const exitCodeOf = (cause: Cause.Cause<unknown>): number => {
     case "UnrecognizedOption":
     case "DuplicateOption":
     case "DumpReadError":
+    case "ViewWriteError":
     case "UnexpectedArgument":
     case "MissingArgument":
     case "ValidationError":

@@ -311,6 +311,47 @@ describe("mqttest CLI", () => {
     }
   })
 
+  test("mqttest view DUMP [-o FILE]: one HTML page with the run's packets, its path on stdout", async () => {
+    const dir = tempDir()
+    try {
+      const { cli, url } = await start(["--dumps", `${dir}/run.jsonl`])
+      const client = await mqtt.connectAsync(url, { clientId: "viewed", reconnectPeriod: 0 })
+      await client.publishAsync("t/1", "hello", { qos: 1 })
+      await client.endAsync()
+      cli.proc.kill("SIGTERM")
+      assert.strictEqual(await cli.exit, 0)
+      const model = (file: string) => {
+        const html = Fs.readFileSync(file, "utf8")
+        const data = /<script type="application\/json" id="mqttest-data">(.*?)<\/script>/s.exec(html)![1]!
+        return JSON.parse(data) as { items: Array<{ k: string; p?: string; id?: string }> }
+      }
+      // Without -o: next to the dump, named after it.
+      const byDefault = ChildProcess.spawnSync(process.execPath, [bin, "view", `${dir}/run.jsonl`], {
+        encoding: "utf8"
+      })
+      assert.strictEqual(byDefault.status, 0, byDefault.stderr)
+      assert.strictEqual(byDefault.stdout, `${dir}/run.html\n`)
+      const packets = model(`${dir}/run.html`).items.filter((item) => item.p !== undefined)
+      assert.deepStrictEqual(
+        packets.map((item) => `${item.k} ${item.p}`),
+        ["in CONNECT", "out CONNACK", "in PUBLISH", "out PUBACK", "in DISCONNECT"]
+      )
+      assert.isTrue(packets.every((item) => item.id === "viewed"))
+      const named = ChildProcess.spawnSync(
+        process.execPath,
+        [bin, "view", `${dir}/run.jsonl`, "-o", `${dir}/out/x.html`],
+        {
+          encoding: "utf8"
+        }
+      )
+      assert.strictEqual(named.status, 0, named.stderr)
+      assert.strictEqual(named.stdout, `${dir}/out/x.html\n`)
+      assert.deepStrictEqual(model(`${dir}/out/x.html`), model(`${dir}/run.html`))
+    } finally {
+      Fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   test("mqttest pcap DUMP -o FILE and --pcap FILE: captures tshark decodes as MQTT", async () => {
     const dir = tempDir()
     try {
@@ -735,6 +776,22 @@ describe("mqttest CLI exit codes and errors", () => {
     const { code, stderr } = await run(["timeline", "/nonexistent/run.jsonl"])
     assert.strictEqual(code, 2)
     assert.include(stderr, "/nonexistent/run.jsonl: ENOENT")
+  })
+
+  test("2 for mqttest view on a file that cannot be read, or an output that cannot be written, naming it", async () => {
+    const unreadable = await run(["view", "/nonexistent/run.jsonl"])
+    assert.strictEqual(unreadable.code, 2)
+    assert.include(unreadable.stderr, "/nonexistent/run.jsonl: ENOENT")
+    const dir = tempDir()
+    try {
+      Fs.writeFileSync(`${dir}/run.jsonl`, "")
+      Fs.writeFileSync(`${dir}/file`, "")
+      const unwritable = await run(["view", `${dir}/run.jsonl`, "-o", `${dir}/file/run.html`])
+      assert.strictEqual(unwritable.code, 2)
+      assert.include(unwritable.stderr, `${dir}/file/run.html: `)
+    } finally {
+      Fs.rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   test("2 for a bad flag value, naming the flag and what was expected, without a stack trace", async () => {

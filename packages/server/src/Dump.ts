@@ -179,6 +179,34 @@ let lastWhole = Number.NaN
 let lastIso = ""
 
 /**
+ * The Clock milliseconds (with a fraction) of a dump entry's `time`.
+ * @since 0.1.0
+ */
+export const millisOf = (time: string): number =>
+  Date.parse(`${time.slice(0, 23)}Z`) + Number(time.slice(23, 26)) / 1000
+
+/**
+ * The server event a dump entry was written from (a `Packet` entry becomes
+ * `PacketReceived` or `PacketSent`), so the tools that show runs read dumps
+ * and live events alike.
+ * @since 0.1.0
+ */
+export const toEvent = (entry: DumpEntry): ServerEvent.ServerEvent => {
+  const timestamp = millisOf(entry.time)
+  if (entry._tag === "Packet") {
+    return {
+      _tag: entry.direction === "in" ? "PacketReceived" : "PacketSent",
+      timestamp,
+      connection: entry.connection,
+      ...(entry.clientId !== undefined ? { clientId: entry.clientId } : {}),
+      packet: entry.packet
+    } as ServerEvent.ServerEvent
+  }
+  const { time: _time, ...rest } = entry
+  return { ...rest, timestamp } as ServerEvent.ServerEvent
+}
+
+/**
  * A dump line that could not be read: the file, the line number (from 1) and
  * the problem.
  * @since 0.1.0

@@ -14,6 +14,7 @@ import * as Stream from "effect/Stream"
 import * as Config from "./Config.js"
 import * as MqttServer from "./MqttServer.js"
 import type { ServerEvent, Stats } from "./ServerEvent.js"
+import * as View from "./View.js"
 
 /**
  * A running server.
@@ -53,6 +54,12 @@ export interface Handle
   readonly reset: () => Promise<void>
   /** Stops the server (idempotent) and resolves with the final statistics. */
   readonly stop: () => Promise<Stats>
+  /**
+   * Writes the recent events (the event buffer, `eventBufferSize`) as an HTML
+   * sequence diagram (see `View`), also after the server stopped: e.g. from
+   * vitest's `onTestFailed`, so a failed test leaves its traffic behind.
+   */
+  readonly writeView: (path: string, options?: View.Options) => Promise<void>
   /** Resolves once the server has stopped, however it stopped. */
   readonly finished: Promise<MqttServer.Finished>
   readonly [Symbol.asyncDispose]: () => Promise<void>
@@ -93,6 +100,8 @@ export const start = (config: Config.MqttestConfig = {}): Promise<Handle> =>
         goOffline: (options) => run(server.goOffline(options)),
         goOnline: () => run(server.goOnline),
         stop,
+        writeView: (path, options) =>
+          run(Effect.provideService(View.write(path, options), MqttServer.MqttServer, server)),
         finished: run(server.finished),
         [Symbol.asyncDispose]: () => stop().then(() => undefined)
       }

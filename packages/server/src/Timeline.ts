@@ -138,24 +138,8 @@ export const lineOfEvent = (event: ServerEvent.ServerEvent): Line | undefined =>
   }
 }
 
-/** The time of a dump entry in Clock milliseconds. */
-const millisOf = (time: string) => Date.parse(`${time.slice(0, 23)}Z`) + Number(time.slice(23, 26)) / 1000
-
 /** The line of a dump entry. */
-export const lineOfEntry = (entry: Dump.DumpEntry): Line => {
-  const millis = millisOf(entry.time)
-  if (entry._tag === "Packet") {
-    return lineOfEvent({
-      _tag: entry.direction === "in" ? "PacketReceived" : "PacketSent",
-      timestamp: millis,
-      connection: entry.connection,
-      ...(entry.clientId !== undefined ? { clientId: entry.clientId } : {}),
-      packet: entry.packet
-    } as ServerEvent.ServerEvent)!
-  }
-  const { time: _time, ...rest } = entry
-  return lineOfEvent({ ...rest, timestamp: millis } as ServerEvent.ServerEvent)!
-}
+export const lineOfEntry = (entry: Dump.DumpEntry): Line => lineOfEvent(Dump.toEvent(entry))!
 
 /**
  * A dump file as timeline lines, in order.

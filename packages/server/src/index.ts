@@ -32,3 +32,7 @@ export * as ServerEvent from "./ServerEvent.js"
  * @since 0.1.0
  */
 export * as Timeline from "./Timeline.js"
+/**
+ * @since 0.1.0
+ */
+export * as View from "./View.js"

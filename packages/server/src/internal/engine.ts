@@ -254,6 +254,7 @@ export const make = (
       events: hub.stream,
       eventsAfter: hub.streamAfter,
       mark: Effect.sync(hub.mark),
+      recentEvents: Effect.sync(hub.snapshot),
       send: (connection, packet) => Effect.map(find(connection), (conn) => conn.send(packet)),
       publish: (topic, payload, options) =>
         Effect.suspend(() => {

@@ -78,6 +78,11 @@ export interface Shape {
     mark: number,
     keep?: (event: ServerEvent.ServerEvent) => boolean
   ) => Stream.Stream<ServerEvent.ServerEvent>
+  /**
+   * The events still in the event buffer (the latest `eventBufferSize` of them),
+   * oldest first: what a test's report (e.g. `View.write`) shows of the run.
+   */
+  readonly recentEvents: Effect.Effect<ReadonlyArray<ServerEvent.ServerEvent>>
   /** The position after the latest event, for `waitFor({ after })` and `eventsAfter`. */
   readonly mark: Effect.Effect<number>
   /**
