@@ -23,7 +23,7 @@ await build({
   ...common,
   entryPoints: [`${root}bench/src/main.ts`],
   outfile: `${root}bench/dist/main.mjs`,
-  external: ["aedes", "bufferutil", "utf-8-validate"]
+  external: ["aedes", "bufferutil", "utf-8-validate", "playwright-core"]
 })
 await build({
   ...common,
