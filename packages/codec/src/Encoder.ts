@@ -19,6 +19,14 @@ import { MAX_PACKET_SIZE } from "./Parser.js"
 export interface Options {
   /** Fail with `PacketTooLarge` instead of producing a larger packet (e.g. the client's Maximum Packet Size). */
   readonly maxPacketSize?: number | undefined
+  /**
+   * MQTT 5: write the reason code and the property length of PUBACK, PUBREC,
+   * PUBREL and PUBCOMP even for success without properties, where the spec
+   * allows leaving both out (Remaining Length 4 instead of 2). Clients must
+   * read both forms. Default: the short form. (DISCONNECT and AUTH are
+   * always written with their reason code.)
+   */
+  readonly explicitReasonCodes?: boolean | undefined
 }
 
 /**
@@ -31,7 +39,9 @@ export const encode = (
   options?: Options
 ): Result.Result<Uint8Array, CodecError> => {
   try {
-    return Result.succeed(encodePacket(packet, level, options?.maxPacketSize ?? MAX_PACKET_SIZE))
+    return Result.succeed(
+      encodePacket(packet, level, options?.maxPacketSize ?? MAX_PACKET_SIZE, options?.explicitReasonCodes)
+    )
   } catch (e) {
     if (e instanceof DecodeFailure) return Result.fail(makeError(e.reason))
     throw e

@@ -277,6 +277,26 @@ describe("golden bytes", () => {
     })
   }
 
+  it("explicitReasonCodes: MQTT 5 PUBACK, PUBREC, PUBREL, PUBCOMP with reason code 0 and property length 0", () => {
+    for (const [tag, first] of [
+      ["Puback", "40"],
+      ["Pubrec", "50"],
+      ["Pubrel", "62"],
+      ["Pubcomp", "70"]
+    ] as const) {
+      const long = Encoder.encode({ _tag: tag, packetId: 7 }, 5, { explicitReasonCodes: true })
+      assert.strictEqual(Buffer.from(Result.getOrThrow(long)).toString("hex"), `${first}0400070000`, tag)
+      // Without the option: the short form; below level 5 the option changes nothing.
+      const short = Encoder.encode({ _tag: tag, packetId: 7 }, 5)
+      assert.strictEqual(Buffer.from(Result.getOrThrow(short)).toString("hex"), `${first}020007`, tag)
+      const v311 = Encoder.encode({ _tag: tag, packetId: 7 }, 4, { explicitReasonCodes: true })
+      assert.strictEqual(Buffer.from(Result.getOrThrow(v311)).toString("hex"), `${first}020007`, tag)
+      // Both forms read back as the same packet.
+      const parsed = Parser.parseAll(Result.getOrThrow(long), { protocolLevel: 5 })
+      assert.deepStrictEqual(parsed.packets, [{ _tag: tag, packetId: 7, reasonCode: 0 }])
+    }
+  })
+
   it("mqtt-packet's parser reads what we write", () => {
     for (const level of levels) {
       const parser = mqttPacket.parser({ protocolVersion: level })

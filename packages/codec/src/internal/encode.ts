@@ -171,7 +171,7 @@ const v5Only = (level: P.ProtocolLevel, condition: boolean, what: string) => {
   if (level !== 5 && condition) w.invalid(`${what} requires protocol level 5`)
 }
 
-const writeBody = (packet: P.Packet, level: P.ProtocolLevel): number => {
+const writeBody = (packet: P.Packet, level: P.ProtocolLevel, explicitReasonCodes: boolean): number => {
   switch (packet._tag) {
     case "Connect": {
       const l = packet.protocolLevel
@@ -220,7 +220,7 @@ const writeBody = (packet: P.Packet, level: P.ProtocolLevel): number => {
       w.u16(packet.packetId, "packet identifier")
       if (level !== 5) {
         properties(packet.properties, packet._tag, level)
-      } else if (code !== 0 || hasProperties(packet.properties)) {
+      } else if (code !== 0 || hasProperties(packet.properties) || explicitReasonCodes) {
         // Otherwise the short form: the packet identifier alone means success. With a reason
         // code the property length follows too (0 when empty), the form most decoders expect.
         w.u8(code, "reason code")
@@ -278,12 +278,19 @@ const writeBody = (packet: P.Packet, level: P.ProtocolLevel): number => {
 
 /**
  * Encodes a packet at a protocol level, failing (by throwing a DecodeFailure)
- * when it cannot be represented or is larger than `maxPacketSize`.
+ * when it cannot be represented or is larger than `maxPacketSize`; with
+ * `explicitReasonCodes`, MQTT 5 PUBACK, PUBREC, PUBREL and PUBCOMP carry
+ * their reason code and property length even for success without properties.
  */
-export const encodePacket = (packet: P.Packet, level: P.ProtocolLevel, maxPacketSize: number): Uint8Array => {
+export const encodePacket = (
+  packet: P.Packet,
+  level: P.ProtocolLevel,
+  maxPacketSize: number,
+  explicitReasonCodes = false
+): Uint8Array => {
   w.pos = 0
   w.tag = packet._tag
-  const flags = writeBody(packet, packet._tag === "Connect" ? packet.protocolLevel : level)
+  const flags = writeBody(packet, packet._tag === "Connect" ? packet.protocolLevel : level, explicitReasonCodes)
   const bodySize = w.pos
   if (bodySize > 268435455) w.invalid("packet body is longer than 268,435,455 bytes")
   const lengthSize = bodySize < 128 ? 1 : bodySize < 16384 ? 2 : bodySize < 2097152 ? 3 : 4
