@@ -51,6 +51,8 @@ export interface Outgoing {
   readonly packets: ReadonlyArray<Packet.Packet>
   /** A `reorder` fault held the packet back: release it alone after `maxHold` ms if still held (see `releaseHeld`). */
   readonly held?: { readonly packet: Packet.Packet; readonly maxHold: number } | undefined
+  /** A `split` fault: write the packet's first `at` bytes, then the rest `pause` ms later. */
+  readonly split?: { readonly at: number; readonly pause: number } | undefined
   readonly injected: ReadonlyArray<Injected>
 }
 

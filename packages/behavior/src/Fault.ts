@@ -25,7 +25,10 @@ const Positive = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
  *   (default 1000) when no next packet comes, and before the connection closes:
  *   reordering never loses a packet;
  * - `redeliver` / `redeliverDup` (PUBLISH): send it again, without / with DUP;
- * - `qosUpgrade` (PUBLISH): deliver it with a QoS one higher than granted.
+ * - `qosUpgrade` (PUBLISH): deliver it with a QoS one higher than granted;
+ * - `split`: write it in two pieces, the first `at` bytes (default 1), then
+ *   the rest `pause` ms later (default 0): e.g. `at: 2` cuts a PUBLISH's
+ *   two-byte Remaining Length in half.
  * @since 0.1.0
  */
 export const PacketFault = Schema.Struct({
@@ -41,12 +44,25 @@ export const PacketFault = Schema.Struct({
     "Pingresp",
     "Disconnect"
   ]),
-  action: Schema.Literals(["drop", "duplicate", "spurious", "reorder", "redeliver", "redeliverDup", "qosUpgrade"]),
+  action: Schema.Literals([
+    "drop",
+    "duplicate",
+    "spurious",
+    "reorder",
+    "redeliver",
+    "redeliverDup",
+    "qosUpgrade",
+    "split"
+  ]),
   nth: Schema.optionalKey(Positive),
   every: Schema.optionalKey(Positive),
   probability: Schema.optionalKey(Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 1 }))),
   /** `reorder` only: the longest a packet is held waiting for the next one (ms). Default 1000. */
-  maxHold: Schema.optionalKey(Millis)
+  maxHold: Schema.optionalKey(Millis),
+  /** `split` only: the bytes written first. Default 1. */
+  at: Schema.optionalKey(Positive),
+  /** `split` only: the wait before the rest (ms). Default 0. */
+  pause: Schema.optionalKey(Millis)
 })
 /** @since 0.1.0 */
 export type PacketFault = typeof PacketFault.Type

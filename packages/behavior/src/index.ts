@@ -15,3 +15,5 @@ export * as Delay from "./Delay.js"
 export * as Fault from "./Fault.js"
 /** @since 0.1.0 */
 export * as Policy from "./Policy.js"
+/** @since 0.1.0 */
+export * as ReasonCodes from "./ReasonCodes.js"

@@ -44,6 +44,8 @@ const apply = (fault: Fault.PacketFault, packet: Packet.Packet): Array<Packet.Pa
         : [packet]
     case "reorder":
       return []
+    case "split":
+      return [packet]
   }
 }
 
@@ -69,6 +71,7 @@ export class PacketFaults {
     if (before !== undefined) this.held.delete(packet._tag)
     let packets: Array<Packet.Packet> = [packet]
     let hold: Outgoing["held"]
+    let split: Outgoing["split"]
     const injected: Array<Injected> = []
     // Every fault counts the packets of its type; the first one that fires applies.
     let fired: readonly [Fault.PacketFault, number] | undefined
@@ -87,10 +90,16 @@ export class PacketFaults {
         hold = { packet, maxHold: fault.maxHold ?? 1000 }
         this.held.set(packet._tag, hold)
       }
+      if (fault.action === "split") split = { at: fault.at ?? 1, pause: fault.pause ?? 0 }
       const what = `${fault.action} ${packet._tag.toUpperCase()} #${count}`
       injected.push({
         fault: "packetFaults",
-        detail: fault.action === "reorder" ? `${what} (held for the next one)` : what
+        detail:
+          fault.action === "reorder"
+            ? `${what} (held for the next one)`
+            : split !== undefined
+              ? `${what} after byte ${split.at}, the rest ${split.pause} ms later`
+              : what
       })
     }
     if (before !== undefined) {
@@ -100,7 +109,7 @@ export class PacketFaults {
         detail: `reorder: held ${before._tag.toUpperCase()} sent after the next one`
       })
     }
-    return { packets, held: hold, injected }
+    return { packets, held: hold, split, injected }
   }
 
   /** A held packet's `maxHold` passed: what to report when it was still held (it is released now). */

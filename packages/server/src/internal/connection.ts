@@ -237,11 +237,14 @@ export class Connection {
    * The topic alias for a PUBLISH to the client: `known` when the topic has
    * one already, a new one while the client's maximum allows, else undefined.
    */
-  aliasOut(topic: string): { readonly alias: number; readonly known: boolean } | undefined {
+  aliasOut(
+    topic: string,
+    maximum: number = this._limits.topicAliasMaximum
+  ): { readonly alias: number; readonly known: boolean } | undefined {
     this.aliasesOut ??= new Map()
     const known = this.aliasesOut.get(topic)
     if (known !== undefined) return { alias: known, known: true }
-    if (this.aliasesOut.size >= this._limits.topicAliasMaximum) return undefined
+    if (this.aliasesOut.size >= maximum) return undefined
     const alias = this.aliasesOut.size + 1
     this.aliasesOut.set(topic, alias)
     return { alias, known: false }

@@ -29,6 +29,18 @@ const releaseLater = (broker: Broker, conn: Connection, packet: Packet.Packet, m
   )
 }
 
+/** A `split` fault's cut: the first `at` bytes of the packet, then the rest `pause` ms later. */
+export interface Split {
+  readonly at: number
+  readonly pause: number
+}
+
+/** The packets a `split` fault chose, until they are encoded (by identity: each is a packet object of its own). */
+const splits = new WeakMap<Packet.Packet, Split>()
+
+/** The cut a `split` fault chose for this packet, if any. */
+export const splitOf = (packet: Packet.Packet): Split | undefined => splits.get(packet)
+
 /** The packets to write for one packet, after the connection's packet faults. */
 export const applyPacketFaults = (
   broker: Broker,
@@ -39,6 +51,12 @@ export const applyPacketFaults = (
   if (outgoing.injected.length === 0 && outgoing.held === undefined) return outgoing.packets
   for (const injected of outgoing.injected) broker.report(conn, injected)
   if (outgoing.held !== undefined) releaseLater(broker, conn, outgoing.held.packet, outgoing.held.maxHold)
+  if (outgoing.split !== undefined && outgoing.packets.length === 1) {
+    // A copy of its own, so that the cut cannot apply to the same object queued elsewhere.
+    const cut = { ...outgoing.packets[0]! } as Packet.Packet
+    splits.set(cut, outgoing.split)
+    return [cut]
+  }
   // A QoS 0 PUBLISH upgraded to QoS 1 needs a packet id of the session.
   return outgoing.packets.map((out) =>
     out._tag === "Publish" && out.qos > 0 && out.packetId === undefined

@@ -18,7 +18,7 @@ import type { Connection } from "./connection.js"
 import * as Decisions from "./decisions.js"
 import * as Impairments from "./impairments.js"
 import type { Outgoing } from "./outbox.js"
-import { prepare } from "./outgoing.js"
+import { breaks, prepare } from "./outgoing.js"
 import * as Routing from "./routing.js"
 
 export interface OutboundDeps {
@@ -55,30 +55,81 @@ export const run = (deps: OutboundDeps): Effect.Effect<void, Socket.SocketError>
     }
   }
 
-  /** Encodes packets for the wire; those the client cannot take are dropped with a Warning. */
+  /** A short-form ack in MQTT 5 (success, no properties), which `explicitReasonCodes` writes in full. */
+  const shortAck = (packet: Packet.Packet) =>
+    (packet._tag === "Puback" || packet._tag === "Pubrec" || packet._tag === "Pubrel" || packet._tag === "Pubcomp") &&
+    (packet.reasonCode ?? 0) === 0 &&
+    (packet.properties === undefined || Object.keys(packet.properties).length === 0)
+
+  /**
+   * Encodes packets for the wire; those the client cannot take are dropped with a Warning. A
+   * `split` fault's packet leaves a cut: its first bytes end a write, the rest starts the next.
+   */
   const encodeAll = (packets: ReadonlyArray<Packet.Packet>) => {
     const chunks: Array<Uint8Array> = []
     const sent: Array<Packet.Packet> = []
+    const cuts = new Map<number, Impairments.Split>()
+    const behavior = conn.policy.behavior
+    const limit = conn.limits.maximumPacketSize
+    const overLimit = limit !== undefined && breaks(conn, "maximumPacketSize")
+    const explicitReasonCodes = behavior.explicitReasonCodes === true && conn.level === 5
     for (const packet of packets) {
-      const encoded = Encoder.encode(packet, conn.level, { maxPacketSize: conn.limits.maximumPacketSize })
+      const encoded = Encoder.encode(packet, conn.level, {
+        maxPacketSize: overLimit ? undefined : limit,
+        explicitReasonCodes
+      })
       if (encoded._tag === "Failure") {
         notSent(packet, encoded.failure.message)
         continue
       }
+      if (overLimit && encoded.success.length > limit) {
+        broker.report(conn, {
+          fault: "breakClientLimits.maximumPacketSize",
+          detail: `${packet._tag.toUpperCase()} of ${encoded.success.length} bytes; the client's Maximum Packet Size is ${limit}`
+        })
+      }
+      if (explicitReasonCodes && shortAck(packet)) {
+        broker.report(conn, {
+          fault: "explicitReasonCodes",
+          detail: `${packet._tag.toUpperCase()} with reason code 0x00 and property length 0 (Remaining Length 4, not 2)`
+        })
+      }
+      const split = Impairments.splitOf(packet)
+      if (split !== undefined) cuts.set(chunks.length, split)
       chunks.push(encoded.success)
       sent.push(packet)
       conn.countOut(encoded.success.length)
     }
-    return { chunks, sent }
+    return { chunks, sent, cuts }
   }
 
   /** Writes encoded packets through the impairments, then reports each as sent. */
   const write = Effect.fnUntraced(function* (packets: ReadonlyArray<Packet.Packet>) {
-    const { chunks, sent } = encodeAll(packets)
+    const { chunks, sent, cuts } = encodeAll(packets)
     if (chunks.length === 0) return sent
     // What a client gets an acknowledgement for is in the dump before the acknowledgement leaves.
     if (sent.some(acknowledges)) yield* deps.dumped
-    yield* Impairments.writeImpaired(broker, conn, deps.writer, chunks as [Uint8Array, ...Array<Uint8Array>])
+    if (cuts.size === 0) {
+      yield* Impairments.writeImpaired(broker, conn, deps.writer, chunks as [Uint8Array, ...Array<Uint8Array>])
+    } else {
+      // Split packets: each write ends with a packet's first bytes; the rest waits for the pause.
+      let pending: Array<Uint8Array> = []
+      for (const [index, chunk] of chunks.entries()) {
+        const cut = cuts.get(index)
+        if (cut === undefined || chunk.length < 2) {
+          pending.push(chunk)
+          continue
+        }
+        const at = Math.min(cut.at, chunk.length - 1)
+        pending.push(chunk.subarray(0, at))
+        yield* Impairments.writeImpaired(broker, conn, deps.writer, pending as [Uint8Array, ...Array<Uint8Array>])
+        if (cut.pause > 0) yield* Effect.sleep(Duration.millis(cut.pause))
+        pending = [chunk.subarray(at)]
+      }
+      if (pending.length > 0) {
+        yield* Impairments.writeImpaired(broker, conn, deps.writer, pending as [Uint8Array, ...Array<Uint8Array>])
+      }
+    }
     lastWrite = liveClock.currentTimeMillisUnsafe()
     return sent
   })
@@ -121,7 +172,8 @@ export const run = (deps: OutboundDeps): Effect.Effect<void, Socket.SocketError>
         }
         // Packets a reorder fault still holds go out before a DISCONNECT: none is lost.
         if (item._tag === "Disconnect") packets.push(...Impairments.releaseHeld(conn))
-        packets.push(...Impairments.applyPacketFaults(broker, conn, prepare(conn, item, config.assignTopicAliases)))
+        const prepared = prepare(conn, item, config.assignTopicAliases, (injected) => broker.report(conn, injected))
+        packets.push(...Impairments.applyPacketFaults(broker, conn, prepared))
       }
     }
     const sent = yield* write(packets)

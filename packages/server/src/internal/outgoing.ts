@@ -5,13 +5,31 @@
 import type { Packet } from "@mqttest/codec"
 import type { Connection } from "./connection.js"
 
+/** Whether the connection's behaviour ignores one of the limits its client announced. */
+export const breaks = (
+  conn: Connection,
+  limit: "topicAliasMaximum" | "maximumPacketSize" | "receiveMaximum"
+): boolean => conn.policy.behavior.breakClientLimits?.includes(limit) === true
+
+/** Reports a fault on the connection (the broker's `report`). */
+export type Report = (injected: { readonly fault: string; readonly detail: string }) => void
+
 /**
  * Assigns a topic alias to a PUBLISH towards a client that accepts them: the
  * first PUBLISH of a topic carries topic and alias, later ones the alias only.
+ * With `breakClientLimits: ["topicAliasMaximum"]`, aliases go beyond the
+ * client's maximum (to 65535), each one over it reported.
  */
-const alias = (conn: Connection, packet: Packet.Publish): Packet.Publish => {
-  const alias = conn.aliasOut(packet.topic)
+const alias = (conn: Connection, packet: Packet.Publish, report: Report): Packet.Publish => {
+  const broken = breaks(conn, "topicAliasMaximum")
+  const alias = conn.aliasOut(packet.topic, broken ? 65535 : conn.limits.topicAliasMaximum)
   if (alias === undefined) return packet
+  if (alias.alias > conn.limits.topicAliasMaximum && !alias.known) {
+    report({
+      fault: "breakClientLimits.topicAliasMaximum",
+      detail: `topic alias ${alias.alias} for ${JSON.stringify(packet.topic)}; the client's Topic Alias Maximum is ${conn.limits.topicAliasMaximum}`
+    })
+  }
   if (alias.known) return { ...packet, topic: "", properties: { ...packet.properties, topicAlias: alias.alias } }
   return { ...packet, properties: { ...packet.properties, topicAlias: alias.alias } }
 }
@@ -40,10 +58,20 @@ const withoutProblemInformation = (packet: Packet.Packet): Packet.Packet => {
 }
 
 /** The packet as it goes on the wire to this connection. */
-export const prepare = (conn: Connection, packet: Packet.Packet, assignTopicAliases: boolean): Packet.Packet => {
+export const prepare = (
+  conn: Connection,
+  packet: Packet.Packet,
+  assignTopicAliases: boolean,
+  report: Report
+): Packet.Packet => {
   if (conn.level !== 5) return packet
   let out = packet
-  if (out._tag === "Publish" && assignTopicAliases && conn.limits.topicAliasMaximum > 0) out = alias(conn, out)
+  if (
+    out._tag === "Publish" &&
+    ((assignTopicAliases && conn.limits.topicAliasMaximum > 0) || breaks(conn, "topicAliasMaximum"))
+  ) {
+    out = alias(conn, out, report)
+  }
   if (!conn.limits.requestProblemInformation) out = withoutProblemInformation(out)
   return out
 }

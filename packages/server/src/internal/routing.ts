@@ -7,6 +7,7 @@ import { Message, type Session } from "@mqttest/session"
 import * as Effect from "effect/Effect"
 import type { Broker } from "./broker.js"
 import type { Connection } from "./connection.js"
+import { breaks } from "./outgoing.js"
 
 /**
  * Routes an application message to every matching subscriber, and stores it
@@ -138,10 +139,16 @@ export const transmit = (
     conn.send(base)
     return
   }
-  const packetId = session.outbound.size < conn.limits.receiveMaximum ? session.allocatePacketId() : undefined
+  const packetId = session.outbound.size < receiveMaximum(conn) ? session.allocatePacketId() : undefined
   if (packetId === undefined) {
     enqueue(broker, session, message)
     return
+  }
+  if (session.outbound.size >= conn.limits.receiveMaximum) {
+    broker.report(conn, {
+      fault: "breakClientLimits.receiveMaximum",
+      detail: `PUBLISH ${packetId} makes ${session.outbound.size + 1} in flight; the client's Receive Maximum is ${conn.limits.receiveMaximum}`
+    })
   }
   const publish = { ...base, packetId }
   session.sent(publish)
@@ -149,11 +156,15 @@ export const transmit = (
   armResend(conn, session, packetId)
 }
 
+/** The QoS 1/2 PUBLISHes the server lets be in flight to a client: its Receive Maximum, unless broken. */
+const receiveMaximum = (conn: Connection): number =>
+  breaks(conn, "receiveMaximum") ? 65535 : conn.limits.receiveMaximum
+
 /** Sends queued messages while the client's receive maximum allows. */
 export const drainQueue = (broker: Broker, conn: Connection, session: Session.Session): void => {
   while (session.queue.length > 0 && conn.closing === undefined) {
     const next = session.queue[0]!
-    if (next.qos > 0 && session.outbound.size >= conn.limits.receiveMaximum) return
+    if (next.qos > 0 && session.outbound.size >= receiveMaximum(conn)) return
     if (conn.outbox.full) return
     session.dequeue()
     transmit(broker, conn, session, next, [])

@@ -201,8 +201,17 @@ const accept = (
   broker.own(clientId, conn, ReasonCode.V5.SessionTakenOver)
 
   const expiry = level === 5 ? (packet.properties?.sessionExpiryInterval ?? 0) : packet.clean ? 0 : NEVER_EXPIRES
+  // `dropSession`: the stored session is discarded, as a server that lost it would.
+  const dropped =
+    conn.policy.behavior.dropSession === true && !packet.clean && broker.deps.store.get(clientId) !== undefined
+  if (dropped) {
+    broker.report(conn, {
+      fault: "dropSession",
+      detail: `the stored session of ${JSON.stringify(clientId)} is discarded: CONNACK says session present 0`
+    })
+  }
   const { session, present: sessionPresent } = broker.deps.store.open(clientId, {
-    clean: packet.clean,
+    clean: packet.clean || dropped,
     expiryInterval: expiry,
     maxQueued: broker.config.maxQueuedMessages
   })
