@@ -12,12 +12,17 @@ const alias = [{ find: /^@mqttest\/([a-z-]+)$/, replacement: `${root}packages/$1
 
 const project = (
   name: string,
-  extra: { readonly globalSetup?: string; readonly dir?: string; readonly include?: string } = {}
+  extra: {
+    readonly globalSetup?: string
+    readonly dir?: string
+    readonly include?: string
+    readonly root?: string
+  } = {}
 ): TestProjectConfiguration => ({
   resolve: { alias },
   test: {
     name,
-    root: `${root}packages/${extra.dir ?? name}`,
+    root: extra.root ?? `${root}packages/${extra.dir ?? name}`,
     include: [extra.include ?? "test/**/*.test.ts"],
     ...(extra.globalSetup !== undefined ? { globalSetup: [extra.globalSetup] } : {})
   }
@@ -30,6 +35,8 @@ export const projects: Array<TestProjectConfiguration> = [
   project("server"),
   // The CLI tests spawn the real bundle: rebuild it from the sources first.
   project("cli", { globalSetup: `${root}packages/cli/test/setup.ts` }),
+  // Documented bugs of real clients, each buggy release next to its fixed one.
+  project("gallery", { root: `${root}gallery`, include: "entries/*.test.ts" }),
   // `npm run soak` only (MQTTEST_SOAK=1): not part of `npm test`.
   ...(process.env.MQTTEST_SOAK === "1" ? [project("soak", { dir: "server", include: "soak/**/*.test.ts" })] : [])
 ]
