@@ -139,6 +139,22 @@ const mark = (target: Item | undefined, marks: ReadonlyArray<string>): void => {
   target.m = [...(target.m ?? []), ...marks]
 }
 
+/**
+ * What a dump's `dumpDecode` made of a PUBLISH payload (its entry's `payload.decoded` or
+ * `decodeError`), kept with the event read from that entry: shown with the packet.
+ */
+const decodedPayloads = new WeakMap<ServerEvent.ServerEvent, unknown>()
+
+const eventOf = (entry: Dump.DumpEntry): ServerEvent.ServerEvent => {
+  const event = Dump.toEvent(entry)
+  if (entry._tag === "Packet" && entry.payload !== undefined) {
+    const { decoded, decodeError } = entry.payload
+    if (decoded !== undefined) decodedPayloads.set(event, decoded)
+    else if (decodeError !== undefined) decodedPayloads.set(event, { decodeError })
+  }
+  return event
+}
+
 const itemsOf = (events: Iterable<ServerEvent.ServerEvent>): Array<Item> => {
   const items: Array<Item> = []
   const lastIn = new Map<number, Item>()
@@ -152,7 +168,8 @@ const itemsOf = (events: Iterable<ServerEvent.ServerEvent>): Array<Item> => {
     const c = "connection" in event ? event.connection : undefined
     const id = "clientId" in event ? event.clientId : undefined
     const { timestamp, ...rest } = event
-    const d = readable({ time: Dump.formatTime(timestamp), ...rest })
+    const decoded = decodedPayloads.get(event)
+    const d = readable({ time: Dump.formatTime(timestamp), ...rest, ...(decoded !== undefined ? { decoded } : {}) })
     const base = { t: timestamp - start, ...(c !== undefined ? { c } : {}), ...(id !== undefined ? { id } : {}), k, d }
     if (event._tag === "PacketReceived" || event._tag === "PacketSent") {
       const item: Item = { ...base, p: event.packet._tag.toUpperCase(), s: summary(event.packet) }
@@ -221,7 +238,7 @@ export const fromDump = (
   out: string,
   options: Options = {}
 ): Effect.Effect<void, Dump.DumpReadError | ViewWriteError> =>
-  Stream.runCollect(Stream.map(Dump.read(dump), Dump.toEvent)).pipe(
+  Stream.runCollect(Stream.map(Dump.read(dump), eventOf)).pipe(
     Effect.flatMap((events) => writeFile(out, html(events, { title: options.title ?? Path.basename(dump) })))
   )
 

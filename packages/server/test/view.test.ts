@@ -103,6 +103,27 @@ describe("View", () => {
     })
   )
 
+  it.live("a dump's decoded payloads (dumpDecode) are shown with their packets", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const server = yield* MqttServer.make({ ports: 0, dumps: [`${dir}/run.jsonl`], dumpDecode: "hex" })
+          const client = yield* connectClient(server, { clientId: "decoded" })
+          yield* call((cb) => client.publish("t", "AB", { qos: 1 }, cb))
+          yield* server.stop
+        })
+      )
+      yield* View.fromDump(`${dir}/run.jsonl`, `${dir}/run.html`)
+      const html = Fs.readFileSync(`${dir}/run.html`, "utf8")
+      const data = /<script type="application\/json" id="mqttest-data">(.*?)<\/script>/s.exec(html)![1]!
+      const model = JSON.parse(data) as { items: Array<{ p?: string; d: Record<string, unknown> }> }
+      const publish = model.items.find((item) => item.p === "PUBLISH")!
+      assert.strictEqual(publish.d.decoded, "4142")
+      assert.deepStrictEqual((publish.d.packet as { payload: unknown }).payload, { bytes: 2, utf8: "AB" })
+    })
+  )
+
   it.live("in Chromium: every packet an arrow in order, the fault on the arrow it delayed, the packet on a click", () =>
     Effect.gen(function* () {
       const { packets, page, errors } = yield* runShown
