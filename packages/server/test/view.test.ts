@@ -225,59 +225,65 @@ describe("View", () => {
     })
   )
 
-  it.live("in Chromium: dumps of every transport and protocol level (TCP, TLS, ws, wss, memory; 3.1, 3.1.1, 5)", () =>
-    Effect.gen(function* () {
-      const dir = yield* tempDir
-      yield* Effect.scoped(
-        Effect.gen(function* () {
-          const server = yield* MqttServer.make({
-            ports: 0,
-            dumps: [`${dir}/network.jsonl`],
-            tls: { cert: certs.server.cert, key: certs.server.key, ports: 0 },
-            ws: { ports: 0 },
-            wss: { ports: 0 }
+  it.live(
+    "in Chromium: dumps of every transport and protocol level (TCP, TLS, ws, wss, Unix, memory; 3.1, 3.1.1, 5)",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const server = yield* MqttServer.make({
+              ports: 0,
+              dumps: [`${dir}/network.jsonl`],
+              tls: { cert: certs.server.cert, key: certs.server.key, ports: 0 },
+              ws: { ports: 0 },
+              wss: { ports: 0 },
+              unix: `${dir}/mqtt.sock`
+            })
+            const url = (scheme: string) => server.urls.find((u) => u.startsWith(`${scheme}://`))!
+            const clients = [
+              yield* connectAt(url("mqtt"), { clientId: "tcp-5", protocolVersion: 5 }),
+              yield* connectAt(url("mqtts"), { clientId: "tls-311", protocolVersion: 4, ca: certs.ca.cert }),
+              yield* connectAt(url("ws"), { clientId: "ws-31", protocolVersion: 3, protocolId: "MQIsdp" }),
+              yield* connectAt(url("wss"), { clientId: "wss-5", protocolVersion: 5, ca: certs.ca.cert }),
+              yield* connectAt(url("mqtt+unix"), { clientId: "unix-311", protocolVersion: 4 })
+            ]
+            for (const client of clients) yield* call((cb) => client.publish("t", "x", { qos: 1 }, cb))
+            yield* server.stop
           })
-          const url = (scheme: string) => server.urls.find((u) => u.startsWith(`${scheme}://`))!
-          const clients = [
-            yield* connectAt(url("mqtt"), { clientId: "tcp-5", protocolVersion: 5 }),
-            yield* connectAt(url("mqtts"), { clientId: "tls-311", protocolVersion: 4, ca: certs.ca.cert }),
-            yield* connectAt(url("ws"), { clientId: "ws-31", protocolVersion: 3, protocolId: "MQIsdp" }),
-            yield* connectAt(url("wss"), { clientId: "wss-5", protocolVersion: 5, ca: certs.ca.cert })
-          ]
-          for (const client of clients) yield* call((cb) => client.publish("t", "x", { qos: 1 }, cb))
-          yield* server.stop
-        })
-      )
-      yield* Effect.scoped(
-        Effect.gen(function* () {
-          const server = yield* MqttServer.make({ transport: "memory", dumps: [`${dir}/memory.jsonl`] })
-          const client = yield* connectClient(server, { clientId: "memory-311" })
-          yield* call((cb) => client.publish("t", "x", { qos: 1 }, cb))
-          yield* server.stop
-        })
-      )
-      for (const [name, transports] of [
-        ["network", ["tcp", "tls", "ws", "wss"]],
-        ["memory", ["memory"]]
-      ] as const) {
-        yield* View.fromDump(`${dir}/${name}.jsonl`, `${dir}/${name}.html`)
-        const packets = yield* packetsOf(`${dir}/${name}.jsonl`)
-        const { page, errors } = yield* open(`${dir}/${name}.html`, { width: 1400, height: 4000 })
-        const rows = yield* promise(() => drawnRows(page))
-        assert.deepStrictEqual(
-          rows.flatMap((row) => (row.arrow === undefined ? [] : [row.arrow])),
-          packets.map((entry) => `${entry.direction} ${entry.packet._tag.toUpperCase()}`),
-          name
         )
-        const opened = yield* promise(() =>
-          page.$$eval(".note.open", (notes) => notes.map((n) => /\((\w+)\)$/.exec(n.textContent ?? "")?.[1] ?? "tcp"))
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const server = yield* MqttServer.make({ transport: "memory", dumps: [`${dir}/memory.jsonl`] })
+            const client = yield* connectClient(server, { clientId: "memory-311" })
+            yield* call((cb) => client.publish("t", "x", { qos: 1 }, cb))
+            yield* server.stop
+          })
         )
-        assert.deepStrictEqual(opened, [...transports], name)
-        const levels = packets.flatMap((entry) => (entry.packet._tag === "Connect" ? [entry.packet.protocolLevel] : []))
-        assert.deepStrictEqual(levels, name === "network" ? [5, 4, 3, 5] : [4])
-        assert.deepStrictEqual(errors, [])
-      }
-    })
+        for (const [name, transports] of [
+          ["network", ["tcp", "tls", "ws", "wss", "unix"]],
+          ["memory", ["memory"]]
+        ] as const) {
+          yield* View.fromDump(`${dir}/${name}.jsonl`, `${dir}/${name}.html`)
+          const packets = yield* packetsOf(`${dir}/${name}.jsonl`)
+          const { page, errors } = yield* open(`${dir}/${name}.html`, { width: 1400, height: 4000 })
+          const rows = yield* promise(() => drawnRows(page))
+          assert.deepStrictEqual(
+            rows.flatMap((row) => (row.arrow === undefined ? [] : [row.arrow])),
+            packets.map((entry) => `${entry.direction} ${entry.packet._tag.toUpperCase()}`),
+            name
+          )
+          const opened = yield* promise(() =>
+            page.$$eval(".note.open", (notes) => notes.map((n) => /\((\w+)\)$/.exec(n.textContent ?? "")?.[1] ?? "tcp"))
+          )
+          assert.deepStrictEqual(opened, [...transports], name)
+          const levels = packets.flatMap((entry) =>
+            entry.packet._tag === "Connect" ? [entry.packet.protocolLevel] : []
+          )
+          assert.deepStrictEqual(levels, name === "network" ? [5, 4, 3, 5, 4] : [4])
+          assert.deepStrictEqual(errors, [])
+        }
+      })
   )
 
   it.live(
