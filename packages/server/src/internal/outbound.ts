@@ -55,6 +55,9 @@ export const run = (deps: OutboundDeps): Effect.Effect<void, Socket.SocketError>
     }
   }
 
+  /** Reports a fault on this connection (made once: `prepare` runs for every packet). */
+  const report = (injected: { readonly fault: string; readonly detail: string }) => broker.report(conn, injected)
+
   /** A short-form ack in MQTT 5 (success, no properties), which `explicitReasonCodes` writes in full. */
   const shortAck = (packet: Packet.Packet) =>
     (packet._tag === "Puback" || packet._tag === "Pubrec" || packet._tag === "Pubrel" || packet._tag === "Pubcomp") &&
@@ -172,8 +175,9 @@ export const run = (deps: OutboundDeps): Effect.Effect<void, Socket.SocketError>
         }
         // Packets a reorder fault still holds go out before a DISCONNECT: none is lost.
         if (item._tag === "Disconnect") packets.push(...Impairments.releaseHeld(conn))
-        const prepared = prepare(conn, item, config.assignTopicAliases, (injected) => broker.report(conn, injected))
-        packets.push(...Impairments.applyPacketFaults(broker, conn, prepared))
+        packets.push(
+          ...Impairments.applyPacketFaults(broker, conn, prepare(conn, item, config.assignTopicAliases, report))
+        )
       }
     }
     const sent = yield* write(packets)
